@@ -1,0 +1,75 @@
+"""Fixtures shared by every package's tests: real services, started or found on loopback.
+
+A fixture that cannot get its service skips the test with the reason; CI sets MODELOPS_REQUIRE_SERVICES=1, which
+turns those skips into failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from modelops.testing.services import (
+    Azurite,
+    OciRegistry,
+    Postgres,
+    ServiceUnavailable,
+    azurite_server,
+    fresh_database,
+    oci_registry_server,
+    postgres_server,
+    services_required,
+)
+
+
+def _unavailable(exc: ServiceUnavailable) -> None:
+    if services_required():
+        pytest.fail(f"required service unavailable (MODELOPS_REQUIRE_SERVICES is set): {exc}", pytrace=False)
+    pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_info() -> Postgres:
+    try:
+        return postgres_server()
+    except ServiceUnavailable as exc:
+        _unavailable(exc)
+        raise
+
+
+@pytest.fixture
+def postgres(postgres_server_info: Postgres) -> Iterator[Postgres]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    with fresh_database(postgres_server_info) as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """An Azurite blob emulator on a free loopback port, for the whole session."""
+    try:
+        cm = azurite_server()
+        server = cm.__enter__()
+    except ServiceUnavailable as exc:
+        _unavailable(exc)
+        raise
+    try:
+        yield server
+    finally:
+        cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def oci_registry() -> Iterator[OciRegistry]:
+    """A docker-registry (CNCF distribution) server on a free loopback port, for the whole session."""
+    try:
+        cm = oci_registry_server()
+        server = cm.__enter__()
+    except ServiceUnavailable as exc:
+        _unavailable(exc)
+        raise
+    try:
+        yield server
+    finally:
+        cm.__exit__(None, None, None)

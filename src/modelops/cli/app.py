@@ -1,0 +1,34 @@
+"""The `mops` application: the root Typer app and the registration of every command group."""
+
+from __future__ import annotations
+
+import typer
+
+from modelops.cli import version as version_cmd
+
+app = typer.Typer(
+    name="mops",
+    help=(
+        "ModelOps: calibrate stochastic simulation models at scale.\n\n"
+        "Start on a laptop with `mops run study.yaml` (local Dask, results as Parquet); move the same study to "
+        "Kubernetes with `mops infra up`, `mops workspace up` and `mops adaptive up`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """ModelOps: calibrate stochastic simulation models at scale."""
+
+
+app.command("version")(version_cmd.version)
+
+# Command groups register here, one line each: app.add_typer(<module>.app, name="<group>").
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

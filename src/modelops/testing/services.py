@@ -1,0 +1,225 @@
+"""Finding and starting the real services the tests talk to.
+
+Used by the repository's conftest.py; kept in the package (not in a test directory) so every package's tests, and
+the benchmarks, share one implementation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REQUIRE_ENV = "MODELOPS_REQUIRE_SERVICES"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# Azurite's well-known development account: public, documented by Microsoft, valid only against the emulator.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service a test needs could not be found or started; the message says why and how to fix it."""
+
+
+def services_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0", "false", "no")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ServiceUnavailable(f"process {proc.args!r} exited with code {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise ServiceUnavailable(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    dbname: str
+
+    @property
+    def dsn(self) -> str:
+        """A libpq URL, as used by psql and psycopg."""
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """An SQLAlchemy URL with the psycopg 3 driver, as Optuna's RDBStorage takes."""
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def env(self) -> dict[str, str]:
+        """The libpq PG* variables pointing at this database."""
+        return {"PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user, "PGDATABASE": self.dbname}
+
+
+def postgres_server() -> Postgres:
+    """The PostgreSQL server on 127.0.0.1:5432 (trust auth), or ServiceUnavailable."""
+    import psycopg
+
+    host, port, user = "127.0.0.1", int(os.environ.get("MODELOPS_TEST_PGPORT", "5432")), "postgres"
+    try:
+        with psycopg.connect(host=host, port=port, user=user, dbname="postgres", connect_timeout=3):
+            pass
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailable(
+            f"PostgreSQL is not reachable on {host}:{port} ({exc}). Start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        ) from None
+    return Postgres(host, port, user, "postgres")
+
+
+@contextlib.contextmanager
+def fresh_database(server: Postgres) -> Iterator[Postgres]:
+    """A new, empty database on ``server``, dropped afterwards."""
+    import psycopg
+
+    name = f"mops_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Postgres(server.host, server.port, server.user, name)
+    finally:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- Azurite ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Azurite:
+    port: int
+
+    @property
+    def account_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={self.account_url};"
+        )
+
+    def storage_options(self) -> dict[str, str]:
+        """fsspec/adlfs options for ``az://container/path`` URLs against this emulator."""
+        return {"connection_string": self.connection_string}
+
+
+def _azurite_executable() -> str:
+    local = REPO_ROOT / ".ci" / "node" / "node_modules" / ".bin" / "azurite-blob"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite-blob")
+    if found:
+        return found
+    raise ServiceUnavailable(
+        "Azurite is not installed. Install it with `npm install --prefix .ci/node azurite` (what .ci/run does)"
+    )
+
+
+@contextlib.contextmanager
+def azurite_server() -> Iterator[Azurite]:
+    """Start azurite-blob on a free loopback port with a temporary data directory."""
+    exe = _azurite_executable()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="azurite-") as data:
+        proc = subprocess.Popen(
+            [
+                exe,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                data,
+                "--skipApiVersionCheck",
+                "--silent",
+                "--loose",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            yield Azurite(port)
+        finally:
+            stop_process(proc)
+
+
+# --- OCI registry -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OciRegistry:
+    port: int
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _registry_executable() -> str:
+    for name in ("docker-registry", "registry"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ServiceUnavailable(
+        "the CNCF distribution server is not installed. Install it with `apt-get install -y docker-registry` "
+        "(what .ci/run does)"
+    )
+
+
+@contextlib.contextmanager
+def oci_registry_server() -> Iterator[OciRegistry]:
+    """Start docker-registry (distribution 2.x) on a free loopback port with filesystem storage."""
+    exe = _registry_executable()
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="registry-") as root:
+        config = Path(root) / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: error\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+        )
+        proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, proc=proc)
+            yield OciRegistry(port)
+        finally:
+            stop_process(proc)
