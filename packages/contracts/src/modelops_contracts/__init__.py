@@ -5,10 +5,12 @@ Standard library only. Everything a runtime and an algorithm need to agree on li
 - :class:`UniqueParameterSet` and :func:`make_param_id` (stable parameter ids),
 - :class:`TrialResult` and :class:`TrialStatus` (what an algorithm is told),
 - :class:`SeedInfo` and :func:`derive_seed` (deterministic uint64 seeds),
-- the protocols :class:`SimulationService` and :class:`AdaptiveAlgorithm`, and :data:`SimReturn`.
+- the protocols :class:`SimulationService` and :class:`AdaptiveAlgorithm`, and :data:`SimReturn`,
+- :class:`TargetEvaluator` / :class:`TargetEvaluation` (worker-side scoring of replicates against data).
 """
 
 from .errors import ContractViolationError
+from .evaluation import TargetEvaluation, TargetEvaluator
 from .params import UniqueParameterSet, canonical_json, make_param_id
 from .protocols import AdaptiveAlgorithm, FutureLike, SimReturn, SimulationService
 from .results import MAX_DIAGNOSTICS_BYTES, TrialResult, TrialStatus
@@ -25,6 +27,8 @@ __all__ = [
     "SeedInfo",
     "SimReturn",
     "SimulationService",
+    "TargetEvaluation",
+    "TargetEvaluator",
     "TrialResult",
     "TrialStatus",
     "UniqueParameterSet",

@@ -1,0 +1,1 @@
+"""Pydantic models for every YAML kind ModelOps reads (studies, providers, runtime, workspace, adaptive)."""

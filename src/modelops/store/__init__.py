@@ -1,0 +1,1 @@
+"""Where things are kept: the simulation cache, run records (Parquet, manifests), central stores, object stores."""
