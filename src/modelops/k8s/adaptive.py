@@ -1,0 +1,273 @@
+"""Manifests of one adaptive run: its namespace, PostgreSQL (optional), the study files and the runner Job.
+
+The runner is the same program as on a laptop: `mops run STUDY --run-id RUN --runs-dir URL`, with
+DASK_SCHEDULER_ADDRESS pointing at the workspace scheduler and, with a central store, the PG* variables from the
+run's runtime Secret (envFrom: never a password as a plain value). Several replicas cooperate on one study through
+PostgreSQL and write their run records to the object store.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelops.k8s import network
+from modelops.k8s.common import (
+    IMAGE_DIGEST_SKIP,
+    Manifest,
+    checkov_skips,
+    container,
+    labels,
+    metadata,
+    namespace,
+    pod_spec,
+    secret,
+)
+from modelops.k8s.postgres import PostgresNames, PostgresSecrets, build_postgres, init_sql
+from modelops.k8s.workspace import (
+    PULL_SECRET,
+    K8sConfigError,
+    RegistryCredentials,
+    pull_secret_manifest,
+    scheduler_address,
+    scheduler_selector,
+)
+from modelops.specs.adaptive import AdaptiveSpec
+
+STUDY_MOUNT = "/etc/modelops/study"
+RUNS_MOUNT = "/var/lib/modelops/runs"
+# A ConfigMap holds at most 1 MiB; leave room for its metadata.
+STUDY_FILES_LIMIT = 900 * 1024
+STUDY_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt", ".py", ".parquet", ".arrow")
+RUN_ID_LABEL = "modelops.io/run-id"
+# Variable names adlfs reads for az:// URLs (what a StorageBinding provides).
+OBJECT_STORE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_SAS_TOKEN")
+
+
+class StudyFilesError(ValueError):
+    """The study directory cannot be shipped in a ConfigMap; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StudyFiles:
+    """The study YAML and its sibling data files, shipped to the runner pods in a ConfigMap."""
+
+    study_name: str
+    text: Mapping[str, str]
+    binary: Mapping[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def from_path(cls, study_file: Path) -> StudyFiles:
+        """The study file plus every small data/code file beside it (not recursive: a ConfigMap is flat)."""
+        study_file = Path(study_file)
+        if not study_file.is_file():
+            raise StudyFilesError(f"study file {study_file} not found; check spec.study in the adaptive spec")
+        text: dict[str, str] = {}
+        binary: dict[str, bytes] = {}
+        total = 0
+        for path in sorted(study_file.parent.iterdir()):
+            if not path.is_file() or (path.suffix not in STUDY_SUFFIXES and path != study_file):
+                continue
+            data = path.read_bytes()
+            total += len(data)
+            try:
+                text[path.name] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                binary[path.name] = data
+        if total > STUDY_FILES_LIMIT:
+            raise StudyFilesError(
+                f"the files beside {study_file.name} total {total // 1024} KiB, over the {STUDY_FILES_LIMIT // 1024} "
+                "KiB a ConfigMap can hold; move large data into the image or a bundle, or the study into its own "
+                "directory"
+            )
+        return cls(study_file.name, text, binary)
+
+
+@dataclass(frozen=True)
+class AdaptivePlan:
+    """Everything about one run that is not in the spec: its id, names and where it connects."""
+
+    run_id: str
+    slug: str
+    namespace: str
+    workspace_namespace: str
+    scheduler_address: str
+    study: StudyFiles
+
+    @classmethod
+    def for_run(cls, spec: AdaptiveSpec, run_id: str, slug: str, ns: str, study: StudyFiles) -> AdaptivePlan:
+        ws = spec.spec.workspace
+        return cls(run_id, slug, ns, ws.namespace, ws.scheduler_address or scheduler_address(ws.namespace), study)
+
+    @property
+    def runner_name(self) -> str:
+        return f"runner-{self.slug}"
+
+    @property
+    def study_configmap(self) -> str:
+        return f"study-{self.slug}"
+
+    @property
+    def runs_pvc(self) -> str:
+        return f"runs-{self.slug}"
+
+    @property
+    def results_secret(self) -> str:
+        return f"object-store-{self.slug}"
+
+    @property
+    def postgres(self) -> PostgresNames:
+        return PostgresNames(self.slug)
+
+
+def generate_secrets(spec: AdaptiveSpec) -> PostgresSecrets | None:
+    """Fresh random passwords (for render and for applying manifests without Pulumi)."""
+    store = spec.spec.central_store
+    if store is None:
+        return None
+    admin, runtime = _secrets.token_urlsafe(24), _secrets.token_urlsafe(24)
+    return PostgresSecrets(admin, runtime, init_sql(store, runtime))
+
+
+def object_store_env_from(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The object-store credentials in the caller's environment (for az:// results without a StorageBinding)."""
+    env = os.environ if environ is None else environ
+    return {k: env[k] for k in OBJECT_STORE_ENV if env.get(k)}
+
+
+def runs_dir(spec: AdaptiveSpec) -> str:
+    return spec.spec.results.url or RUNS_MOUNT
+
+
+def runner_args(spec: AdaptiveSpec, plan: AdaptivePlan) -> list[str]:
+    """Exactly what a user types locally; the scheduler comes from DASK_SCHEDULER_ADDRESS."""
+    return [f"{STUDY_MOUNT}/{plan.study.study_name}", "--run-id", plan.run_id, "--runs-dir", runs_dir(spec)]
+
+
+def build_adaptive(
+    spec: AdaptiveSpec,
+    plan: AdaptivePlan,
+    *,
+    pg_secrets: PostgresSecrets | None = None,
+    results_env: Mapping[str, Any] | None = None,
+    credentials: RegistryCredentials | None = None,
+) -> tuple[list[Manifest], list[Manifest], list[Manifest]]:
+    """The run's manifests as three apply phases: (base, init, runners).
+
+    ``base``: namespace, policies, Secrets, PostgreSQL, study ConfigMap, runs PVC. ``init``: the PostgreSQL init
+    Job, which must finish before ``runners`` (the runner Job) start, or the first ``mops run`` finds no database.
+    ``pg_secrets`` is required when the spec has a central store; ``results_env`` (AZURE_STORAGE_* variables) when
+    results go to an az:// URL.
+    """
+    body = spec.spec
+    ns = plan.namespace
+    base_lbls = labels("adaptive", plan.slug, **{RUN_ID_LABEL: _label_value(plan.run_id)})
+    base: list[Manifest] = [namespace(ns, {**base_lbls, network.PLANE_LABEL: "adaptive"})]
+    base += network.baseline_policies(ns)
+    base.append(network.egress_to_scheduler(ns, plan.workspace_namespace, scheduler_selector(plan.workspace_namespace)))
+    pull_secrets: list[str] = []
+    if credentials is not None:
+        base.append(pull_secret_manifest(ns, credentials, base_lbls))
+        pull_secrets.append(PULL_SECRET)
+
+    env_from: list[dict[str, Any]] = []
+    init: list[Manifest] = []
+    if body.central_store is not None:
+        if pg_secrets is None:
+            raise ValueError("the spec has a central_store: pass pg_secrets (see generate_secrets)")
+        pg, job = build_postgres(body.central_store, plan.postgres, ns, pg_secrets)
+        base += pg
+        init.append(job)
+        env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
+
+    volumes: list[dict[str, Any]] = [
+        {"name": "study", "configMap": {"name": plan.study_configmap}},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": STUDY_MOUNT, "readOnly": True}]
+    configmap: Manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(plan.study_configmap, ns, base_lbls),
+        "data": dict(plan.study.text),
+    }
+    if plan.study.binary:
+        import base64
+
+        configmap["binaryData"] = {k: base64.b64encode(v).decode() for k, v in plan.study.binary.items()}
+    base.append(configmap)
+
+    if body.results.url is None:
+        base.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": metadata(plan.runs_pvc, ns, base_lbls),
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": body.results.storage_class,
+                    "resources": {"requests": {"storage": body.results.size}},
+                },
+            }
+        )
+        volumes.append({"name": "runs", "persistentVolumeClaim": {"claimName": plan.runs_pvc}})
+        mounts.append({"name": "runs", "mountPath": RUNS_MOUNT})
+    else:
+        if not results_env:
+            raise K8sConfigError(
+                f"results go to {body.results.url}, but there are no object-store credentials: give the storage "
+                f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
+                "(with AZURE_STORAGE_SAS_TOKEN)"
+            )
+        base.append(secret(plan.results_secret, ns, base_lbls, results_env))
+        env_from.append({"secretRef": {"name": plan.results_secret}})
+
+    runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
+    c = container(
+        "runner",
+        spec.image,
+        command=["mops", "run"],
+        args=runner_args(spec, plan),
+        env=[{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}],
+        env_from=env_from,
+        resources=body.runners.resources.as_dict(),
+        mounts=mounts,
+    )
+    skips = {
+        **IMAGE_DIGEST_SKIP,
+        "CKV_K8S_35": "`mops run` takes libpq's PG* variables from its environment (the study storage contract); "
+        "they come from a Secret through envFrom, never from a value in this manifest",
+    }
+    runner = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(plan.runner_name, ns, runner_lbls, checkov_skips(skips)),
+        "spec": {
+            # Every replica drives the same study until it reaches n_trials, then exits 0.
+            "parallelism": body.runners.replicas,
+            "completions": body.runners.replicas,
+            # A crashed runner restarts in place and resumes the study from its storage (same --run-id).
+            "backoffLimit": 6,
+            "template": {
+                "metadata": {"labels": runner_lbls},
+                "spec": pod_spec(
+                    [c],
+                    volumes=volumes,
+                    node_selector=body.runners.node_selector,
+                    tolerations=[t.as_dict() for t in body.runners.tolerations],
+                    image_pull_secrets=pull_secrets,
+                    restart_policy="OnFailure",
+                ),
+            },
+        },
+    }
+    return base, init, [runner]
+
+
+def _label_value(value: str) -> str:
+    """A run id as a label value (63 chars of [-A-Za-z0-9_.], alphanumeric at both ends)."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in value)[:63]
+    return cleaned.strip("-_.") or "run"

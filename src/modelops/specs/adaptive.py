@@ -1,0 +1,173 @@
+"""The adaptive spec (`kind: Adaptive`): one study run on Kubernetes, its runners and its central store.
+
+```yaml
+apiVersion: modelops/v1
+kind: Adaptive
+metadata: {name: sir-calibration}
+spec:
+  study: sir/study.yaml            # the `mops run` study; relative to this file
+  workspace: {namespace: modelops-dev}
+  runners: {replicas: 2}           # several `mops run` processes sharing one study (needs the central store)
+  central_store: {kind: postgres, storage_class: managed-csi-premium, size: 10Gi}
+  results: {url: az://modelops-results/runs}   # default: a PVC in the run's namespace
+```
+
+Each run gets its own namespace (``modelops-<run-slug>``), chosen from the run id at `mops adaptive up`, so two runs
+of the same spec never touch each other's objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from modelops.specs.base import SpecError, SpecModel, load_spec, read_yaml
+from modelops.specs.workspace import (
+    ImagePull,
+    Metadata,
+    Placement,
+    Resources,
+    check_dns_label,
+    parse_quantity,
+    resources,
+)
+
+# Pinned: the in-cluster store's major version decides its on-disk format, so it never floats.
+DEFAULT_POSTGRES_IMAGE = "docker.io/library/postgres:16.4-bookworm"
+
+
+class CentralStore(Placement):
+    """The in-cluster PostgreSQL that several runners share (Optuna's RDB storage)."""
+
+    kind: Literal["postgres"] = "postgres"
+    image: str = DEFAULT_POSTGRES_IMAGE
+    storage_class: str = "managed-csi-premium"
+    size: str = "10Gi"
+    database: str = "optuna"
+    user: str = "optuna"
+    resources: Resources = Field(default_factory=lambda: resources("250m", "512Mi", "1", "1Gi"))
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if parse_quantity(value) < 2**30:
+            raise ValueError(f"size {value!r} is below 1Gi; give the database at least 1Gi (e.g. 10Gi)")
+        return value
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, value: str) -> str:
+        return check_dns_label(value, "storage_class")
+
+    @field_validator("database", "user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        # These go into SQL as identifiers; a plain lowercase name needs no quoting and cannot inject.
+        if not value.replace("_", "a").isalnum() or not value[0].isalpha() or not value.islower() or len(value) > 63:
+            raise ValueError(f"{value!r} must be a lowercase SQL identifier (letters, digits, '_'; a letter first)")
+        if value in ("postgres", "template0", "template1"):
+            raise ValueError(f"{value!r} is reserved by PostgreSQL; choose another name")
+        return value
+
+
+class Runners(Placement):
+    replicas: int = Field(1, ge=1, le=64)
+    resources: Resources = Field(default_factory=lambda: resources("1", "2Gi", "2", "4Gi"))
+
+
+class WorkspaceRef(SpecModel):
+    namespace: str = Field(description="The namespace of the workspace whose Dask scheduler the runners use.")
+    scheduler_address: str | None = Field(
+        None, description="Override the scheduler address (default tcp://dask-scheduler.<namespace>:8786)."
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return check_dns_label(value, "workspace.namespace")
+
+
+class Results(SpecModel):
+    """Where run records go: an object-store URL (az://container/prefix), else a PVC in the run's namespace."""
+
+    url: str | None = None
+    storage_class: str = "managed-csi"
+    size: str = "5Gi"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not an object-store URL; use az://container/prefix or omit it for a PVC")
+        return value
+
+
+class AdaptiveBody(SpecModel):
+    study: str = Field(description="Path of the study YAML (`mops run` spec), relative to this file.")
+    image: str | None = None
+    image_pull: ImagePull = Field(default_factory=ImagePull)
+    workspace: WorkspaceRef
+    runners: Runners = Field(default_factory=Runners)
+    central_store: CentralStore | None = None
+    results: Results = Field(default_factory=Results)
+
+    @model_validator(mode="after")
+    def _replicas_need_store(self) -> AdaptiveBody:
+        if self.runners.replicas > 1 and self.central_store is None:
+            raise ValueError(
+                f"runners.replicas is {self.runners.replicas} but there is no central_store: runners can only share "
+                "a study through PostgreSQL; add `central_store: {kind: postgres}` or set runners.replicas: 1"
+            )
+        if self.runners.replicas > 1 and self.results.url is None:
+            raise ValueError("runners.replicas > 1 needs results.url (an object store): a PVC mounts on one node only")
+        return self
+
+
+class AdaptiveSpec(SpecModel):
+    api_version: Literal["modelops/v1"] = Field(alias="apiVersion")
+    kind: Literal["Adaptive"]
+    metadata: Metadata
+    spec: AdaptiveBody
+
+    @property
+    def image(self) -> str:
+        from modelops.k8s.images import default_image
+
+        return self.spec.image or default_image()
+
+
+def load_adaptive_spec(path: str | Path) -> AdaptiveSpec:
+    """Read and validate an adaptive YAML file (SpecError naming each bad field)."""
+    return load_spec(AdaptiveSpec, path)
+
+
+def study_path(spec_path: str | Path, spec: AdaptiveSpec) -> Path:
+    """The study file the spec points at, resolved against the adaptive spec's directory."""
+    path = Path(spec.spec.study)
+    return path if path.is_absolute() else Path(spec_path).resolve().parent / path
+
+
+def check_study_storage(spec: AdaptiveSpec, study_file: Path) -> dict[str, Any]:
+    """Read the study YAML and check its storage fits the plan; returns the parsed study document.
+
+    With a central store, the study must say ``storage: {kind: postgres}`` without a DSN so `mops run` takes the
+    PG* variables the runner pod gets from the Secret; a DSN in the file would bypass (and leak) them.
+    """
+    doc = read_yaml(study_file)
+    if not isinstance(doc, dict):
+        raise SpecError(str(study_file), [("", "expected a study document (a mapping)")])
+    storage = doc.get("storage") or {}
+    kind = storage.get("kind", "journal") if isinstance(storage, dict) else None
+    if spec.spec.central_store is not None and (kind != "postgres" or storage.get("dsn")):
+        raise SpecError(
+            str(study_file),
+            [("storage", "with a central_store the study must use `storage: {kind: postgres}` with no dsn")],
+        )
+    if spec.spec.central_store is None and kind == "postgres" and not storage.get("dsn"):
+        raise SpecError(
+            str(study_file),
+            [("storage", "kind postgres without a dsn needs the adaptive spec's central_store; add one")],
+        )
+    return doc

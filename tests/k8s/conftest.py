@@ -1,0 +1,118 @@
+"""Sample specs and rendered manifests shared by the k8s tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
+from modelops.k8s.workspace import RegistryCredentials, build_workspace
+from modelops.specs.adaptive import AdaptiveSpec
+from modelops.specs.base import parse_spec
+from modelops.specs.workspace import WorkspaceSpec
+
+
+def workspace_doc(**spec: object) -> dict:
+    return {"apiVersion": "modelops/v1", "kind": "Workspace", "metadata": {"name": "dev"}, "spec": spec}
+
+
+def adaptive_doc(**spec: object) -> dict:
+    body = {"study": "study.yaml", "workspace": {"namespace": "modelops-dev"}, **spec}
+    return {"apiVersion": "modelops/v1", "kind": "Adaptive", "metadata": {"name": "sir"}, "spec": body}
+
+
+@pytest.fixture
+def study_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "study"
+    d.mkdir()
+    (d / "study.yaml").write_text("apiVersion: modelops/v1\nkind: Study\nstorage: {kind: postgres}\n")
+    (d / "observed.csv").write_text("t,cases\n0,1\n")
+    (d / "model.py").write_text("def simulate(params, seed):\n    return {}\n")
+    (d / "notes.bin").write_bytes(b"\x00\x01")  # unknown suffix: not shipped
+    return d
+
+
+def full_workspace() -> WorkspaceSpec:
+    """A workspace with every optional part: GHCR image, a GPU group, tolerations and node selectors."""
+    return parse_spec(
+        WorkspaceSpec,
+        workspace_doc(
+            image="ghcr.io/acme/modelops:1.2.3",
+            scheduler={"node_selector": {"modelops.io/role": "cpu"}},
+            workers={
+                "replicas": 3,
+                "processes": 2,
+                "threads": 1,
+                "node_selector": {"modelops.io/role": "cpu"},
+                "tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}],
+            },
+            worker_groups=[{"name": "gpu", "replicas": 1, "processes": 1, "gpu": {"count": 2}}],
+        ),
+    )
+
+
+def workspace_manifests() -> list[dict]:
+    return build_workspace(
+        full_workspace(),
+        credentials=RegistryCredentials("ghcr.io", "someone", "token-123"),
+        storage_env={"AZURE_STORAGE_ACCOUNT_NAME": "acct", "AZURE_STORAGE_SAS_TOKEN": "sv=x"},
+    )
+
+
+def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
+    """Rendered runs: with PostgreSQL and an object store, and a single runner writing to a PVC."""
+    study = StudyFiles.from_path(study_file)
+    shared = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(runners={"replicas": 2}, central_store={"size": "20Gi"}, results={"url": "az://results/runs"}),
+    )
+    plan = AdaptivePlan.for_run(shared, "exp-001", "exp-001", "modelops-exp-001", study)
+    b, i, r = build_adaptive(
+        shared,
+        plan,
+        pg_secrets=generate_secrets(shared),
+        results_env={"AZURE_STORAGE_ACCOUNT_NAME": "acct", "AZURE_STORAGE_SAS_TOKEN": "sv=x"},
+    )
+    single = parse_spec(AdaptiveSpec, adaptive_doc())
+    plan1 = AdaptivePlan.for_run(single, "solo", "solo", "modelops-solo", study)
+    b1, i1, r1 = build_adaptive(single, plan1)
+    return {"shared": b + i + r, "single": b1 + i1 + r1}
+
+
+def by_kind(manifests: list[dict], kind: str) -> list[dict]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def one(manifests: list[dict], kind: str, name: str) -> dict:
+    found = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs(manifests: list[dict]) -> list[dict]:
+    return [m["spec"]["template"]["spec"] for m in manifests if m["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+@pytest.fixture
+def all_manifests(study_dir: Path) -> list[dict]:
+    variants = adaptive_variants(study_dir / "study.yaml")
+    return workspace_manifests() + variants["shared"] + variants["single"]
+
+
+class Pick:
+    """Lookups over manifest lists, handed to tests as the ``pick`` fixture."""
+
+    by_kind = staticmethod(by_kind)
+    one = staticmethod(one)
+    pod_specs = staticmethod(pod_specs)
+    workspace_doc = staticmethod(workspace_doc)
+    adaptive_doc = staticmethod(adaptive_doc)
+    full_workspace = staticmethod(full_workspace)
+    workspace_manifests = staticmethod(workspace_manifests)
+    adaptive_variants = staticmethod(adaptive_variants)
+
+
+@pytest.fixture
+def pick() -> type[Pick]:
+    return Pick
