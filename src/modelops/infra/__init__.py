@@ -1,0 +1,20 @@
+"""Infrastructure: Azure (and existing clusters) provisioned with Pulumi, in stacks that read each other.
+
+Map of the package (pure first, effects last):
+
+- ``naming``      every generated name (resource groups, ACR, storage, AKS, node pools, namespaces, stacks and
+                  stack references), each valid for the Azure or Kubernetes rule it must meet.
+- ``bindings``    frozen dataclasses one plane hands the next (ClusterBinding, RegistryBinding, StorageBinding,
+                  DaskBinding, PostgresBinding, BindingOutputs), built from stack outputs with ``from_outputs``.
+- ``plan``        CompiledPlan / StackPlan and the ProviderPlugin protocol (``compile`` pure, ``apply`` effects).
+- ``providers``   ``azure`` (infra, registry and storage stacks, then the workspace and adaptive planes) and
+                  ``kubeconfig`` (an existing cluster: the workspace and adaptive planes only).
+- ``components``  thin Pulumi ComponentResources: ``cluster`` (RG + AKS), ``gpu_pool``, ``registry`` (ACR +
+                  AcrPull), ``storage`` (account, containers, SAS); the workspace/adaptive planes add theirs.
+- ``programs``    the Pulumi programs (closures over specs) each stack runs.
+- ``automation``  the Automation API: backend, passphrase, stack create/select/up/destroy, outputs, errors with
+                  exit codes. ``testing`` holds a stand-in ``pulumi`` executable for tests.
+- ``azure_cli``   the checks against the ``az`` CLI (login, supported AKS versions) used by ``mops infra doctor``.
+
+State lives only in Pulumi stacks (``modelops-{component}-{env}[-{run}]``); there is no state file of our own.
+"""

@@ -1,0 +1,197 @@
+"""Typed bindings: what one plane hands the next, read back from stack outputs. Frozen dataclasses, never persisted.
+
+Stack outputs are the only state; a binding is a typed view of one stack's outputs, built with ``from_outputs``:
+
+    from modelops.infra import automation
+    from modelops.infra.bindings import ClusterBinding
+
+    outputs = automation.read_outputs(ctx, "infra", env)   # plain values, secrets decrypted
+    cluster = ClusterBinding.from_outputs(outputs)          # BindingError naming any missing output
+    k8s.Provider("aks", kubeconfig=cluster.kubeconfig)
+
+Inside a Pulumi program the same keys are read with ``pulumi.StackReference(naming.stack_reference(...))``;
+``OUTPUTS`` on each class lists them, so a program and the CLI never disagree on a key. Secret fields are excluded
+from ``repr`` so a binding can be logged safely.
+
+``BindingOutputs`` is what ``ProviderPlugin.apply`` returns per stack: environment variables, references to secrets
+(never their values), and network addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+B = TypeVar("B", bound="_Binding")
+
+
+class BindingError(ValueError):
+    """A stack's outputs lack what a binding needs (the stack is missing, old, or was brought up partially)."""
+
+
+class _Binding:
+    OUTPUTS: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+    SOURCE: ClassVar[str] = ""
+
+    @classmethod
+    def from_outputs(cls: type[B], outputs: Mapping[str, Any]) -> B:
+        """Build the binding from a stack's outputs (plain values; ``OutputValue``s are unwrapped)."""
+        values = {k: getattr(v, "value", v) for k, v in outputs.items()}
+        missing = [k for k in cls.OUTPUTS if values.get(k) in (None, "")]
+        if missing:
+            raise BindingError(
+                f"the {cls.SOURCE} stack has no output {', '.join(missing)}; bring it up (or up again) with "
+                f"`mops {cls.SOURCE} up` and retry"
+            )
+        kwargs = {k: values[k] for k in cls.OUTPUTS}
+        kwargs.update({k: values.get(k) for k in cls.OPTIONAL})
+        return cls(**kwargs)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class ClusterBinding(_Binding):
+    """Infra -> workspace: how to reach the cluster. ``kubeconfig`` is the only thing the planes above need."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("kubeconfig",)
+    OPTIONAL: ClassVar[tuple[str, ...]] = (
+        "cluster_name",
+        "resource_group",
+        "location",
+        "kubelet_object_id",
+        "acr_login_server",
+    )
+    SOURCE: ClassVar[str] = "infra"
+
+    kubeconfig: str = field(repr=False)
+    cluster_name: str | None = None
+    resource_group: str | None = None
+    location: str | None = None
+    kubelet_object_id: str | None = None
+    acr_login_server: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistryBinding(_Binding):
+    """Registry -> workspace/adaptive: where images and bundles are pulled from."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("login_server", "registry_name")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("registry_id", "requires_auth")
+    SOURCE: ClassVar[str] = "registry"
+
+    login_server: str
+    registry_name: str
+    registry_id: str | None = None
+    # True when pulls need credentials the cluster does not already have (AcrPull covers AKS's kubelet identity).
+    requires_auth: bool | None = None
+
+
+# Environment variables adlfs/fsspec read for Azure Blob access (az:// URLs), set from a StorageBinding.
+STORAGE_ACCOUNT_ENV = "AZURE_STORAGE_ACCOUNT_NAME"
+STORAGE_SAS_ENV = "AZURE_STORAGE_SAS_TOKEN"
+RESULTS_URL_ENV = "MODELOPS_RESULTS_URL"
+CACHE_URL_ENV = "MODELOPS_CACHE_URL"
+BUNDLES_URL_ENV = "MODELOPS_BUNDLES_URL"
+
+
+@dataclass(frozen=True)
+class StorageBinding(_Binding):
+    """Storage -> workers and runners: the object store. Access is by a read/write SAS token (a secret), never by
+    an account key."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = (
+        "account_name",
+        "blob_endpoint",
+        "results_container",
+        "cache_container",
+        "bundles_container",
+        "sas_token",
+    )
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("sas_expiry",)
+    SOURCE: ClassVar[str] = "storage"
+
+    account_name: str
+    blob_endpoint: str
+    results_container: str
+    cache_container: str
+    bundles_container: str
+    sas_token: str = field(repr=False)
+    sas_expiry: str | None = None
+
+    def url(self, container: str, path: str = "") -> str:
+        """An fsspec URL (``az://container/path``) for adlfs."""
+        return f"az://{container}/{path}".rstrip("/")
+
+    def public_env(self) -> dict[str, str]:
+        """The non-secret environment a pod needs (safe for a ConfigMap)."""
+        return {
+            STORAGE_ACCOUNT_ENV: self.account_name,
+            RESULTS_URL_ENV: self.url(self.results_container),
+            CACHE_URL_ENV: self.url(self.cache_container),
+            BUNDLES_URL_ENV: self.url(self.bundles_container),
+        }
+
+    def secret_env(self) -> dict[str, str]:
+        """The secret environment (put it in a Kubernetes Secret and reference it; never a plain env value)."""
+        return {STORAGE_SAS_ENV: self.sas_token}
+
+
+@dataclass(frozen=True)
+class DaskBinding(_Binding):
+    """Workspace -> adaptive: the Dask scheduler a runner connects to."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("scheduler_addr", "namespace")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("dashboard_url",)
+    SOURCE: ClassVar[str] = "workspace"
+
+    scheduler_addr: str
+    namespace: str
+    dashboard_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PostgresBinding(_Binding):
+    """Adaptive internal: the central store. Credentials stay in the named Kubernetes Secret (PG* keys)."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("postgres_secret_name", "namespace")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("postgres_host", "postgres_port", "postgres_database")
+    SOURCE: ClassVar[str] = "adaptive"
+
+    postgres_secret_name: str
+    namespace: str
+    postgres_host: str | None = None
+    postgres_port: int | None = None
+    postgres_database: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret value: a Kubernetes Secret key, or a secret stack output. Never the value."""
+
+    name: str
+    key: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """A network endpoint, e.g. ``Address("dask-scheduler.modelops-dev", 8786, "tcp")``."""
+
+    host: str
+    port: int | None = None
+    scheme: str = "https"
+
+    def __str__(self) -> str:
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.scheme}://{self.host}{port}"
+
+
+@dataclass(frozen=True)
+class BindingOutputs:
+    """What applying one stack hands to the runners: env (plain), secret references, addresses."""
+
+    stack: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, SecretRef] = field(default_factory=dict)
+    addresses: Mapping[str, Address] = field(default_factory=dict)
