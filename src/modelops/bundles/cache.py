@@ -97,7 +97,8 @@ def fetch_to_cache(
     if not url:
         raise RepositoryError(
             f"bundle {parsed.digest} is not in the cache {cache_dir} and no repository is known to fetch it from",
-            hint=f"use a ref of the form <repository>@{parsed.digest}, pass repository=, or set {REPOSITORY_ENV}",
+            hint=f"name the repository in the ref (<repository>@sha256:...), with --from / repository=, or in "
+            f"${REPOSITORY_ENV}",
         )
 
     final.parent.mkdir(parents=True, exist_ok=True)

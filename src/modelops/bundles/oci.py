@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import logging
 import os
 import re
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -81,8 +81,6 @@ class OciRepository:
         if user and password:
             self.registry.auth.set_basic_auth(user, password)
         self._checked = False
-        # oras logs every retry and success at INFO; bundles report their own progress.
-        logging.getLogger("oras").setLevel(logging.WARNING)
 
     def __repr__(self) -> str:
         return f"OciRepository({self.url!r})"
@@ -136,13 +134,8 @@ class OciRepository:
             yield from response.iter_content(CHUNK)
 
     def list_bundles(self) -> list[BundleListing]:
-        container = self._container()
-        try:
-            tags = self.registry.get_tags(container)
-        except (ValueError, requests.HTTPError):
-            return []  # the repository does not exist yet
         listings = []
-        for tag in tags:
+        for tag in self._tags():
             m = _TAG.fullmatch(tag)
             if not m:
                 continue
@@ -159,6 +152,20 @@ class OciRepository:
                 )
             )
         return sorted(listings, key=lambda b: (b.pushed_at or "", b.digest), reverse=True)
+
+    def _tags(self) -> list[str]:
+        url: str | None = f"{self._scheme}://{self._container().tags_url()}"
+        tags: list[str] = []
+        while url:
+            response = self.registry.do_request(url, "GET")
+            if response.status_code == 404:
+                return []  # the registry has no repository of that name yet: no bundles
+            if response.status_code != 200:
+                raise RepositoryError(f"registry {self.host} answered {response.status_code} listing {self.name}")
+            tags += response.json().get("tags") or []
+            link = response.links.get("next", {}).get("url")  # distribution paginates with a Link header
+            url = urllib.parse.urljoin(url, link) if link else None
+        return tags
 
     # --- writing --------------------------------------------------------------------------------------------------
 

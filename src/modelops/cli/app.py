@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from modelops.cli import bundle as bundle_cmd
 from modelops.cli import version as version_cmd
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ def _root() -> None:
 app.command("version")(version_cmd.version)
 
 # Command groups register here, one line each: app.add_typer(<module>.app, name="<group>").
+app.add_typer(bundle_cmd.app, name="bundle")
 
 
 def main() -> None:
