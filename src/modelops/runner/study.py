@@ -1,0 +1,206 @@
+"""From a study spec to what the runner needs: references, the space, targets with their data, storage URL.
+
+Observed data are read here, once, and inlined into the evaluator config, so workers on a cluster need no files.
+The science package is reached only by reference strings (modelops never imports it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
+from modelops.store.results import RunStore
+
+EVALUATOR_REF = "calabaria.targets:TargetSet.from_config"
+ALGORITHM_ENTRY_POINTS = "modelops.algorithms"
+
+
+class StudyError(ValueError):
+    """The study cannot run as written; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ResolvedStudy:
+    """A study ready to run: everything a worker or the algorithm needs, as plain data."""
+
+    name: str
+    spec_path: str
+    model_ref: str
+    search_path: tuple[str, ...]
+    space: dict[str, Any]
+    evaluator_config: dict[str, Any]
+    algorithm_ref: str
+    algorithm_options: dict[str, Any]
+    base_seed: int
+    replicates: int
+    n_trials: int | None
+    outputs: str
+
+    def fingerprint(self) -> str:
+        """A digest of what decides a run's trials; resuming with a different study is refused."""
+        data = {
+            "model": self.model_ref,
+            "space": self.space,
+            "targets": self.evaluator_config,
+            "algorithm": self.algorithm_ref,
+            "options": {k: v for k, v in self.algorithm_options.items() if k != "n_trials"},
+            "seed": self.base_seed,
+            "replicates": self.replicates,
+        }
+        text = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "spec_path": self.spec_path,
+            "model_ref": self.model_ref,
+            "search_path": list(self.search_path),
+            "space": self.space,
+            "evaluator_ref": EVALUATOR_REF,
+            "evaluator_config": self.evaluator_config,
+            "algorithm_ref": self.algorithm_ref,
+            "algorithm_options": self.algorithm_options,
+            "base_seed": self.base_seed,
+            "replicates": self.replicates,
+            "n_trials": self.n_trials,
+            "outputs": self.outputs,
+            "fingerprint": self.fingerprint(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ResolvedStudy:
+        return cls(
+            name=data["name"],
+            spec_path=data["spec_path"],
+            model_ref=data["model_ref"],
+            search_path=tuple(data["search_path"]),
+            space=data["space"],
+            evaluator_config=data["evaluator_config"],
+            algorithm_ref=data["algorithm_ref"],
+            algorithm_options=data["algorithm_options"],
+            base_seed=data["base_seed"],
+            replicates=data["replicates"],
+            n_trials=data["n_trials"],
+            outputs=data["outputs"],
+        )
+
+
+def algorithm_reference(ref: str) -> str:
+    """'optuna'/'sweep', another name registered under the modelops.algorithms entry points, or 'module:Class'."""
+    if ":" in ref:
+        return ref
+    for entry in metadata.entry_points(group=ALGORITHM_ENTRY_POINTS):
+        if entry.name == ref:
+            return entry.value
+    if ref in ALGORITHM_ALIASES:
+        return ALGORITHM_ALIASES[ref]
+    known = sorted({e.name for e in metadata.entry_points(group=ALGORITHM_ENTRY_POINTS)} | set(ALGORITHM_ALIASES))
+    raise StudyError(f"algorithm.ref {ref!r} is not a known algorithm ({', '.join(known)}); or give 'module:Class'")
+
+
+def read_observed(path: Path, target: str) -> dict[str, list[Any]]:
+    """An observed-data file as plain columns (JSON-able), for inlining into the evaluator config."""
+    if not path.exists():
+        raise StudyError(f"target {target!r}: observed file {path} does not exist; fix targets[].observed")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        elif path.suffix.lower() in (".csv", ".txt"):
+            frame = pl.read_csv(path, try_parse_dates=False)
+        else:
+            raise StudyError(f"target {target!r}: observed file {path.name} must be .csv or .parquet")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise StudyError(f"target {target!r}: cannot read observed file {path}: {exc}") from None
+    if frame.height == 0:
+        raise StudyError(f"target {target!r}: observed file {path} has no rows")
+    # Temporal and other non-JSON types travel as ISO strings; numbers and strings as they are.
+    plain = frame.with_columns(
+        pl.col(c).cast(pl.String) for c, t in frame.schema.items() if not (t.is_numeric() or t == pl.String)
+    )
+    return plain.to_dict(as_series=False)
+
+
+def evaluator_config(spec: StudySpec, spec_path: str | Path) -> dict[str, Any]:
+    """The targets in the science package's TargetSet.from_config form, observed data inlined."""
+    targets = []
+    for t in spec.targets:
+        targets.append(
+            {
+                "name": t.target_name,
+                "output": t.output,
+                "observed": {"columns": read_observed(resolve_path(spec_path, t.observed), t.target_name)},
+                "keys": list(t.keys),
+                "asof": t.asof,
+                "values": list(t.values) if isinstance(t.values, list) else dict(t.values),
+                "loss": t.loss,
+                "loss_options": dict(t.loss_options),
+                "weight": t.weight,
+                "combine": t.combine,
+            }
+        )
+    return {"targets": targets, "base_dir": None}
+
+
+def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
+    """Resolve paths and references of a validated spec (reads observed data; imports nothing)."""
+    search_path: tuple[str, ...] = ()
+    if spec.model.project is not None:
+        project = resolve_path(spec_path, spec.model.project)
+        if not project.is_dir():
+            raise StudyError(f"model.project {project} is not a directory; give the folder holding the model code")
+        search_path = (str(project),)
+    options = spec.algorithm.constructor_options()
+    return ResolvedStudy(
+        name=spec.name or Path(spec_path).stem,
+        spec_path=str(Path(spec_path).resolve()),
+        model_ref=spec.model.ref,
+        search_path=search_path,
+        space=spec.space_mapping(),
+        evaluator_config=evaluator_config(spec, spec_path),
+        algorithm_ref=algorithm_reference(spec.algorithm.ref),
+        algorithm_options=options,
+        base_seed=spec.algorithm.seed,
+        replicates=spec.replicates,
+        n_trials=options.get("n_trials"),
+        outputs=spec.outputs,
+    )
+
+
+def postgres_url_from_env() -> str:
+    """A SQLAlchemy URL from PGHOST/PGPORT/PGUSER/PGDATABASE; the password stays in PGPASSWORD, read by libpq."""
+    missing = [v for v in ("PGHOST", "PGUSER", "PGDATABASE") if not os.environ.get(v)]
+    if missing:
+        raise StudyError(
+            f"storage kind postgres without a dsn takes the connection from the environment, but {', '.join(missing)} "
+            "is not set; set PGHOST, PGUSER, PGDATABASE (and PGPORT, PGPASSWORD) or give storage.dsn"
+        )
+    port = os.environ.get("PGPORT", "5432")
+    return f"postgresql+psycopg://{os.environ['PGUSER']}@{os.environ['PGHOST']}:{port}/{os.environ['PGDATABASE']}"
+
+
+def storage_url(spec: StudySpec, spec_path: str | Path, store: RunStore, local_state_dir: Path) -> str:
+    """The Optuna storage URL of the study: a journal file in the run directory by default."""
+    storage = spec.storage
+    if isinstance(storage, PostgresStorage):
+        if storage.dsn is None:
+            return postgres_url_from_env()
+        scheme, rest = storage.dsn.split("://", 1)
+        return f"postgresql+psycopg://{rest}" if "+" not in scheme else storage.dsn
+    if isinstance(storage, SqliteStorage):
+        path = resolve_path(spec_path, storage.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    # A journal needs a local file with working locks: in the run directory when it is local, otherwise in a local
+    # state directory (an object store cannot hold it; use PostgreSQL to share a study between machines).
+    folder = Path(store.root) if store.is_local else local_state_dir / store.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"journal://{(folder / 'optuna.journal').resolve()}"
