@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from modelops.bundles.errors import IntegrityError, UnsafePathError
-from modelops.bundles.hashing import write_chunks
+from modelops.bundles.hashing import CHUNK, write_chunks
 from modelops.bundles.index import BundleIndex, check_relpath
 from modelops.bundles.repository import Repository
 
@@ -38,6 +38,12 @@ def safe_join(root: Path, relpath: str) -> Path:
     return dest
 
 
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
 def download_files(
     repository: Repository,
     index: BundleIndex,
@@ -49,10 +55,13 @@ def download_files(
 
     Raises IntegrityError at the first file whose bytes do not match (the caller discards ``dest``).
     """
+    fetched: dict[str, Path] = {}  # sha256 -> a file already written and verified: copy it, do not re-download
     for entry in index:
         target = safe_join(dest, entry.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        sha, size = write_chunks(repository.iter_file(entry.digest), target)
+        local = fetched.get(entry.sha256)
+        source = _read_chunks(local) if local else repository.iter_file(entry.digest)
+        sha, size = write_chunks(source, target)
         if sha != entry.sha256 or size != entry.size:
             raise IntegrityError(
                 f"file {entry.path!r} of the bundle does not match its index (expected sha256 {entry.sha256} and "
@@ -62,5 +71,6 @@ def download_files(
             )
         # Cached bundles are shared by every task on the machine; make accidental edits fail loudly.
         os.chmod(target, 0o444)
+        fetched[entry.sha256] = target
         if on_file:
             on_file(entry.path, size)

@@ -93,7 +93,12 @@ class ObjectStoreRepository:
         if self._exists(self._index_path(digest)):
             return PushStats(uploaded=0, reused=len(index), bytes_uploaded=0, index_existed=True)
         try:
-            self.fs.makedirs(self.root, exist_ok=True)  # creates the container on Azure
+            if self._local:
+                self.fs.makedirs(self.root, exist_ok=True)
+            else:
+                # mkdir creates the container (Azure) or bucket; below that, object stores have no directories.
+                with contextlib.suppress(FileExistsError):
+                    self.fs.mkdir(self.root, create_parents=True)
         except OSError as exc:
             raise RepositoryError(f"cannot create bundle repository {self.url!r}: {exc}") from None
         uploaded = reused = nbytes = 0
