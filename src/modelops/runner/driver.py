@@ -550,6 +550,7 @@ def run_study(
     except StudyError as exc:
         raise RunError(str(exc)) from None
 
+    algorithm = _build_algorithm(resolved, storage, study_name=run_id)
     remote, description = service_description(spec.execution, options.workers, options.scheduler)
     if not existing:
         store.write_bytes(SPEC, Path(spec_path).read_bytes())
@@ -581,7 +582,6 @@ def run_study(
     trials = store.load_trials() if existing else None
     stats = _Stats()
     done: dict[str, dict[str, Any]] = {}
-    algorithm = _build_algorithm(resolved, storage, study_name=run_id)
     if trials is not None and trials.height:
         rows = trials.select("param_id", "status", "loss", "error").to_dicts()
         algorithm.tell([_Driver._result_from_row(r) for r in rows])

@@ -94,6 +94,13 @@ class ResolvedStudy:
         )
 
 
+# Algorithms whose budget option is not called n_trials (a sweep's budget is its number of points).
+BUDGET_OPTION = {
+    "calabaria.algorithms:SweepAlgorithm": "n_points",
+    "calabaria.algorithms.sweep:SweepAlgorithm": "n_points",
+}
+
+
 def algorithm_reference(ref: str) -> str:
     """'optuna'/'sweep', another name registered under the modelops.algorithms entry points, or 'module:Class'."""
     if ":" in ref:
@@ -159,6 +166,11 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
             raise StudyError(f"model.project {project} is not a directory; give the folder holding the model code")
         search_path = (str(project),)
     options = spec.algorithm.constructor_options()
+    algorithm_ref = algorithm_reference(spec.algorithm.ref)
+    budget_key = BUDGET_OPTION.get(algorithm_ref)
+    n_trials = options.get("n_trials")
+    if budget_key and "n_trials" in options:
+        options[budget_key] = options.pop("n_trials")
     return ResolvedStudy(
         name=spec.name or Path(spec_path).stem,
         spec_path=str(Path(spec_path).resolve()),
@@ -166,11 +178,11 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
         search_path=search_path,
         space=spec.space_mapping(),
         evaluator_config=evaluator_config(spec, spec_path),
-        algorithm_ref=algorithm_reference(spec.algorithm.ref),
+        algorithm_ref=algorithm_ref,
         algorithm_options=options,
         base_seed=spec.algorithm.seed,
         replicates=spec.replicates,
-        n_trials=options.get("n_trials"),
+        n_trials=n_trials,
         outputs=spec.outputs,
     )
 

@@ -1,0 +1,152 @@
+"""`mops run SPEC`: calibrate a study end to end (locally by default) with a live progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from modelops.cli.output import console, err_console, fail, print_json
+
+
+def _best_table(trials: Any, limit: int = 5) -> Table:
+    import polars as pl
+
+    params = [c for c in trials.columns if c.startswith("param.")]
+    losses = [c for c in trials.columns if c.startswith("loss.")]
+    best = trials.filter(pl.col("status") == "completed").sort("loss").head(limit)
+    table = Table(title=f"best {min(limit, best.height)} trials", header_style="bold")
+    table.add_column("trial", justify="right")
+    table.add_column("loss", justify="right")
+    for c in params:
+        table.add_column(c.removeprefix("param."), justify="right")
+    for c in losses if len(losses) > 1 else []:
+        table.add_column(c, justify="right")
+    for row in best.iter_rows(named=True):
+        cells = [str(row["trial"]), f"{row['loss']:.6g}"]
+        cells += [f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in params]
+        cells += [f"{row[c]:.6g}" if row[c] is not None else "-" for c in (losses if len(losses) > 1 else [])]
+        table.add_row(*cells)
+    return table
+
+
+def run(
+    spec: Path = typer.Argument(..., help="The study spec (YAML, kind: Study).", show_default=False),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", min=0, help="Local Dask workers (0: run in this process, for debugging)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Address of a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS if set)."
+    ),
+    resume: str | None = typer.Option(
+        None, "--resume", help="Continue run RUN_ID: keeps its trials, reuses cached simulations, tops up to n_trials."
+    ),
+    run_id: str | None = typer.Option(
+        None, "--run-id", help="Name the run (continues it if it already exists; runners sharing a study use one id)."
+    ),
+    runs_dir: str | None = typer.Option(
+        None,
+        "--runs-dir",
+        help="Where runs are kept: a path or fsspec URL (default $MODELOPS_RUNS_DIR or .modelops/runs).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="No progress bar; print the run summary as JSON."),
+) -> None:
+    """Calibrate a study: ask the algorithm, simulate every parameter set's replicates, score them, repeat.
+
+    Results go to <runs-dir>/<run-id>/: trials.parquet (one row per trial), replicates.parquet, manifest.json and
+    the spec. Ctrl-C once finishes the simulations in flight and stops (resume later with --resume RUN_ID); twice
+    cancels them.
+
+    Examples:
+
+      mops run examples/sir/study.yaml
+
+      mops run study.yaml --workers 4 --run-id sir-a
+
+      mops run study.yaml --resume sir-a
+
+      mops run study.yaml --scheduler tcp://10.0.0.5:8786 --runs-dir az://results/runs
+    """
+    from modelops.runner import RunError, RunOptions, RunProgress, run_study
+    from modelops.store.results import RunStore
+
+    if resume and run_id and resume != run_id:
+        fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them")
+    if workers is not None and scheduler:
+        fail("--workers starts a local cluster and --scheduler uses an existing one", hint="give one of them")
+    options = RunOptions(
+        workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
+    )
+
+    progress_bar: Progress | None = None
+    task_id: Any = None
+
+    def on_start(rid: str, url: str) -> None:
+        nonlocal progress_bar, task_id
+        if as_json:
+            return
+        err_console.print(f"run [bold]{rid}[/] -> {url}", highlight=False)
+        progress_bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TextColumn("{task.fields[rate]} sims/s"),
+            TextColumn("{task.fields[failed]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        )
+        progress_bar.start()
+        task_id = progress_bar.add_task("trials", total=None, best="-", rate="0", failed="")
+
+    def on_progress(p: RunProgress) -> None:
+        if progress_bar is None:
+            return
+        progress_bar.update(
+            task_id,
+            completed=p.recorded,
+            total=p.total,
+            best=f"{p.best_loss:.6g}" if p.best_loss is not None else "-",
+            rate=f"{p.sims_per_s:.0f}",
+            failed=f"[yellow]{p.failed} failed[/]" if p.failed else "",
+            description="stopping" if p.stopping else "trials",
+        )
+
+    try:
+        summary = run_study(spec, options, progress=on_progress, on_start=on_start)
+    except RunError as exc:
+        if progress_bar is not None:
+            progress_bar.stop()
+        fail(str(exc))
+    finally:
+        if progress_bar is not None:
+            progress_bar.stop()
+
+    if as_json:
+        print_json(summary.to_json())
+        return
+    trials = RunStore(runs_dir or "", summary.run_id).load_trials() if summary.recorded else None
+    if trials is not None and trials.height:
+        console.print(_best_table(trials))
+    state = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
+    console.print(
+        f"[{state}]{summary.status}[/]: {summary.recorded} trials ({summary.completed} completed, {summary.failed} "
+        f"failed), {summary.new_trials} new this session; {summary.sims} simulations run, {summary.cached_sims} "
+        f"from cache; {summary.elapsed_s:.1f} s on {summary.service}",
+        highlight=False,
+    )
+    table = Table(show_header=False, box=None)
+    table.add_row("run", summary.url)
+    table.add_row("trials", summary.trials_url)
+    table.add_row("replicates", summary.replicates_url)
+    table.add_row("storage", summary.storage)
+    console.print(table)
+    if summary.status == "interrupted":
+        console.print(f"resume with: mops run {spec} --resume {summary.run_id}", highlight=False)
+    console.print(f"next: mops runs show {summary.run_id}  |  mops runs plot {summary.run_id}", highlight=False)
