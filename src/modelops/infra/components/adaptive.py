@@ -1,0 +1,109 @@
+"""One adaptive run as a Pulumi component: the manifests of ``modelops.k8s.adaptive`` with generated passwords.
+
+    run = AdaptiveRun("run", spec, plan, provider=provider, results_env=storage.secret_env() | ...)
+    pulumi.export("postgres_secret_name", run.postgres_secret_name)
+
+Passwords are ``pulumi_random.RandomPassword`` resources: generated once at the first `up`, kept (encrypted) in
+the run's stack, and stable across later `up`s. They reach the cluster only as Secret values. Apply order is
+enforced with ``depends_on``: namespace -> Secrets/PostgreSQL/ConfigMap/PVC -> init Job -> runner Job, so the first
+`mops run` always finds its database and role.
+
+The run's namespace is retained when the stack is destroyed: it holds the PostgreSQL volume, which `mops adaptive
+down` keeps unless ``--purge`` (which then deletes the namespace through the Kubernetes API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+
+from modelops.infra.components.workspace import create_manifests, kubernetes_provider, resource_name
+from modelops.k8s.adaptive import AdaptivePlan, build_adaptive
+from modelops.k8s.postgres import PostgresSecrets, init_sql
+from modelops.k8s.workspace import RegistryCredentials
+from modelops.specs.adaptive import AdaptiveSpec
+
+# The keys adaptive_program exports; PostgresBinding.from_outputs reads postgres_secret_name and namespace.
+ADAPTIVE_OUTPUTS = ("run_namespace", "namespace", "runner_name", "postgres_secret_name", "run_id", "runs_dir")
+
+
+class AdaptiveRun(pulumi.ComponentResource):
+    """A run's namespace, optional PostgreSQL, study ConfigMap, results storage and runner Job."""
+
+    run_namespace: pulumi.Output[str]
+    runner_name: pulumi.Output[str]
+    postgres_secret_name: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        spec: AdaptiveSpec,
+        plan: AdaptivePlan,
+        *,
+        provider: pulumi.ProviderResource,
+        results_env: Mapping[str, Any] | None = None,
+        credentials: RegistryCredentials | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("modelops:adaptive:AdaptiveRun", name, None, opts)
+        store = spec.spec.central_store
+        pg_secrets = None
+        if store is not None:
+            child = pulumi.ResourceOptions(parent=self)
+            # Letters and digits only: the values go into SQL literals, libpq variables and URLs unescaped.
+            self.admin_password = random.RandomPassword(f"{name}-pg-admin", length=32, special=False, opts=child)
+            self.runtime_password = random.RandomPassword(f"{name}-pg-runtime", length=32, special=False, opts=child)
+            pg_secrets = PostgresSecrets(
+                admin_password=self.admin_password.result,
+                runtime_password=self.runtime_password.result,
+                init_sql=self.runtime_password.result.apply(lambda pw: init_sql(store, pw)),
+            )
+        base, init, runners = build_adaptive(
+            spec, plan, pg_secrets=pg_secrets, results_env=results_env, credentials=credentials
+        )
+        ns_name = resource_name(base[0])
+        self.base = create_manifests(base, parent=self, provider=provider, retain={ns_name: True})
+        namespace = self.base[ns_name]
+        self.init = create_manifests(init, parent=self, provider=provider, depends_on=[namespace, *self.base.values()])
+        self.runners = create_manifests(
+            runners, parent=self, provider=provider, depends_on=[namespace, *self.base.values(), *self.init.values()]
+        )
+        self.run_namespace = namespace.id.apply(lambda _: plan.namespace)
+        self.runner_name = pulumi.Output.from_input(plan.runner_name)
+        self.postgres_secret_name = pulumi.Output.from_input(
+            plan.postgres.runtime_secret if store is not None else None
+        )
+        self.register_outputs(
+            {
+                "run_namespace": self.run_namespace,
+                "runner_name": self.runner_name,
+                "postgres_secret_name": self.postgres_secret_name,
+            }
+        )
+
+
+def adaptive_program(
+    spec: AdaptiveSpec,
+    plan: AdaptivePlan,
+    *,
+    infra_ref: str | None = None,
+    kubeconfig: str | None = None,
+    results_env: Mapping[str, Any] | None = None,
+    credentials: RegistryCredentials | None = None,
+):
+    """The Pulumi program of one run's stack (``modelops-adaptive-<env>-<run-slug>``)."""
+
+    def program() -> None:
+        provider = kubernetes_provider("adaptive", kubeconfig=kubeconfig, infra_ref=infra_ref)
+        run = AdaptiveRun("run", spec, plan, provider=provider, results_env=results_env, credentials=credentials)
+        pulumi.export("run_namespace", run.run_namespace)
+        pulumi.export("namespace", run.run_namespace)  # PostgresBinding's key
+        pulumi.export("runner_name", run.runner_name)
+        pulumi.export("postgres_secret_name", run.postgres_secret_name)
+        pulumi.export("run_id", plan.run_id)
+        pulumi.export("runs_dir", plan.runs_dir)
+
+    return program
