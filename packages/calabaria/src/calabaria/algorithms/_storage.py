@@ -1,0 +1,118 @@
+"""Optuna storages from URLs, and the leases that tell a live trial from one abandoned by a dead process.
+
+Optuna 5.0 offers heartbeats only for RDB storages (``RDBStorage(heartbeat_interval=, grace_period=)``: a
+``trial_heartbeats`` table stamped with the database server's clock, and ``_get_stale_trial_ids``); its journal storage
+has none. So:
+
+- RDB (PostgreSQL, SQLite): Optuna's own heartbeat, in whole seconds as Optuna requires;
+- journal files: a lease in a trial system attribute (``modelops:lease_until``, wall-clock seconds), renewed by the
+  owner and judged expired by others;
+- in memory: no lease (the storage dies with its only process).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+JOURNAL_PREFIX = "journal://"
+LEASE_ATTR = "modelops:lease_until"
+
+
+class StorageError(ValueError):
+    """An Optuna storage could not be opened; the message names the URL's problem."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """How this process proves its trials alive (``renew``) and finds others' dead ones (``stale``)."""
+
+    storage: BaseStorage
+    kind: str  # "heartbeat" | "attr" | "none"
+    seconds: float  # how long a silent trial is trusted
+
+    def renew(self, trial_id: int) -> None:
+        if self.kind == "heartbeat":
+            assert isinstance(self.storage, RDBStorage)
+            self.storage.record_heartbeat(trial_id)
+        elif self.kind == "attr":
+            self.storage.set_trial_system_attr(trial_id, LEASE_ATTR, time.time() + self.seconds)
+
+    def stale(self, study_id: int, running: Iterable[optuna.trial.FrozenTrial], own: set[int]) -> list[int]:
+        """Trial ids of RUNNING trials whose owner stopped renewing, excluding this process's own."""
+        if self.kind == "none":
+            return []
+        if self.kind == "heartbeat":
+            assert isinstance(self.storage, RDBStorage)
+            ids = set(self.storage._get_stale_trial_ids(study_id))  # Optuna's own query, server clock
+            return sorted(ids - own)
+        now = time.time()
+        horizon = datetime.now() - timedelta(seconds=self.seconds)
+        out = []
+        for t in running:
+            if t._trial_id in own or t.state != TrialState.RUNNING:
+                continue
+            until = t.system_attrs.get(LEASE_ATTR)
+            # A trial whose owner died before its first renewal has no lease: judge it by its start time.
+            if (until is not None and until < now) or (
+                until is None and t.datetime_start is not None and _local_naive(t.datetime_start) < horizon
+            ):
+                out.append(t._trial_id)
+        return out
+
+
+def _local_naive(moment: datetime) -> datetime:
+    """Journal timestamps are UTC-aware, RDB ones naive local time: compare both as naive local time."""
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[BaseStorage, Lease]:
+    """An Optuna storage from None (in memory), a URL (``sqlite:///...``, ``postgresql+psycopg://...``,
+    ``journal:///abs/path.log``) or a storage object, with the lease that suits it."""
+    if storage is None:
+        obj: BaseStorage = InMemoryStorage()
+    elif isinstance(storage, BaseStorage):
+        obj = storage
+    elif isinstance(storage, str):
+        if storage.startswith(JOURNAL_PREFIX):
+            path = storage[len(JOURNAL_PREFIX) :]
+            if not path.startswith("/"):
+                raise StorageError(
+                    f"journal storage {storage!r} needs an absolute path: journal:///abs/path/journal.log"
+                )
+            try:
+                obj = JournalStorage(JournalFileBackend(path))
+            except OSError as exc:
+                raise StorageError(f"cannot open journal file {path!r}: {exc}") from None
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    obj = RDBStorage(
+                        storage,
+                        heartbeat_interval=max(1, math.ceil(heartbeat)),
+                        grace_period=max(1, math.ceil(lease_seconds)),
+                    )
+            except Exception as exc:  # SQLAlchemy raises many kinds; the user needs the URL and the reason
+                raise StorageError(
+                    f"cannot open Optuna storage {storage!r}: {type(exc).__name__}: {exc}. Use sqlite:///path.db, "
+                    "postgresql+psycopg://user@host:port/db or journal:///abs/path.log"
+                ) from None
+    else:
+        raise StorageError(f"storage must be None, a URL string or an Optuna storage, got {type(storage).__name__}")
+    if isinstance(obj, RDBStorage) and obj.heartbeat_interval is not None:
+        grace = obj.grace_period if obj.grace_period is not None else 2 * obj.heartbeat_interval
+        return obj, Lease(obj, "heartbeat", float(grace))
+    if isinstance(obj, InMemoryStorage):
+        return obj, Lease(obj, "none", lease_seconds)
+    return obj, Lease(obj, "attr", lease_seconds)

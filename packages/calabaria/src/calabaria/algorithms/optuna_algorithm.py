@@ -1,0 +1,383 @@
+"""OptunaAlgorithm: Optuna's samplers behind ask/tell, safe for several runners sharing one study.
+
+How trials are book-kept in the Optuna storage (so any process sharing it can act on any trial):
+
+- every trial carries user attributes ``modelops:param_id`` (the contract id of its parameters) and, for a retry,
+  ``modelops:slot`` (the budget slot it fills; otherwise a trial's slot is its own trial id);
+- ``tell`` finds trials by param_id, sets ``modelops:status`` (completed / failed / timeout, with
+  ``modelops:reason``) and finishes them: COMPLETE with the loss, or FAIL;
+- the budget ``n_trials`` counts *slots*: a new trial whose slot ranks at or past ``n_trials`` among all slots (by
+  trial id, the storage's own total order) cancels itself, so N runners asking at once create exactly n_trials;
+- a trial whose owner died (heartbeat or lease expired, see ``_storage``) is failed, and its parameters are re-enqueued
+  as a retry filling the same slot: nothing is lost and nothing is counted twice;
+- a sampled point that repeats a param_id already told is finished with the known result (role ``duplicate``,
+  outside the budget); one that repeats a param_id still running elsewhere is cancelled (role ``cancelled``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import warnings
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from modelops_contracts import TrialResult, TrialStatus, UniqueParameterSet
+
+from ..parameters import CategoricalParameter, FloatParameter, ParameterSpace
+from ._common import TERMINAL, check_n, parameter_set, reject_unknown
+from ._storage import open_storage
+
+log = logging.getLogger(__name__)
+
+PARAM_ID = "modelops:param_id"
+SLOT = "modelops:slot"
+STATUS = "modelops:status"
+REASON = "modelops:reason"
+ROLE = "modelops:role"
+CANCELLED, DUPLICATE = "cancelled", "duplicate"
+OPTIONS = {"n_trials", "sampler", "direction", "sampler_options", "lease_seconds", "heartbeat"}
+SAMPLERS = ("tpe", "cmaes", "random", "gp")
+MAX_REASON = 2000
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _distribution(p: Any) -> BaseDistribution:
+    if isinstance(p, FloatParameter):
+        return FloatDistribution(p.low, p.high, log=p.log)
+    if isinstance(p, CategoricalParameter):
+        return CategoricalDistribution(p.choices)
+    return IntDistribution(p.low, p.high, log=p.log)
+
+
+def make_sampler(name: str, seed: int | None, options: Mapping[str, Any]) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler called ``name``; TPE defaults to constant_liar so parallel asks spread out."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {list(SAMPLERS)}")
+    opts = dict(options)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if name == "tpe":
+                opts.setdefault("constant_liar", True)
+                return optuna.samplers.TPESampler(seed=seed, **opts)
+            if name == "random":
+                return optuna.samplers.RandomSampler(seed=seed, **opts)
+            if name == "cmaes":
+                try:
+                    import cmaes  # noqa: F401  (Optuna imports it lazily, and fails only at the first ask)
+                except ImportError:
+                    raise ValueError("sampler 'cmaes' needs the 'cmaes' package: pip install cmaes") from None
+                return optuna.samplers.CmaEsSampler(seed=seed, **opts)
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                raise ValueError("sampler 'gp' needs PyTorch: pip install torch") from None
+            return optuna.samplers.GPSampler(seed=seed, **opts)
+    except TypeError as exc:
+        raise TypeError(f"sampler_options {sorted(opts)} are not valid for sampler {name!r}: {exc}") from None
+
+
+@dataclass
+class _Census:
+    """What the storage says about the study's budget, right now."""
+
+    slots: dict[int, list[FrozenTrial]] = field(default_factory=dict)  # slot key -> its live trials
+    by_param: dict[str, list[FrozenTrial]] = field(default_factory=lambda: defaultdict(list))
+    told: dict[str, FrozenTrial] = field(default_factory=dict)  # param_id -> a trial holding its terminal result
+
+    def slot_done(self, key: int) -> bool:
+        # An abandoned slot whose param_id was told through another trial is done too: retrying it would only
+        # produce a duplicate.
+        return any(_is_told(t) or (_abandoned(t) and t.user_attrs.get(PARAM_ID) in self.told) for t in self.slots[key])
+
+
+def _is_told(t: FrozenTrial) -> bool:
+    """Finished the way its told status says (a runner killed between the two writes of a tell is not told)."""
+    status = t.user_attrs.get(STATUS)
+    if status == TrialStatus.COMPLETED.value:
+        return t.state == TrialState.COMPLETE
+    return status in TERMINAL and t.state == TrialState.FAIL
+
+
+def _abandoned(t: FrozenTrial) -> bool:
+    """Failed without being told: its runner died (lease expired) before a result arrived."""
+    return t.state == TrialState.FAIL and not _is_told(t) and t.user_attrs.get(ROLE) is None
+
+
+class OptunaAlgorithm:
+    """Ask/tell over an Optuna study; implements modelops_contracts.AdaptiveAlgorithm.
+
+    ``OptunaAlgorithm(space, *, storage=None, study_name="modelops", seed=None, n_trials=..., sampler="tpe",
+    direction="minimize", sampler_options={}, heartbeat=10, lease_seconds=3*heartbeat)``.
+    """
+
+    def __init__(
+        self,
+        space: ParameterSpace | Mapping[str, Any],
+        *,
+        storage: Any = None,
+        study_name: str = "modelops",
+        seed: int | None = None,
+        **options: Any,
+    ):
+        reject_unknown("OptunaAlgorithm", options, OPTIONS)
+        if "n_trials" not in options:
+            raise TypeError("OptunaAlgorithm needs n_trials (the study's total budget of parameter sets)")
+        n_trials = options["n_trials"]
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
+        direction = options.get("direction", "minimize")
+        if direction not in ("minimize", "maximize"):
+            raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+        heartbeat = float(options.get("heartbeat", 10))
+        lease_seconds = float(options.get("lease_seconds", 3 * heartbeat))
+        if not heartbeat > 0 or not lease_seconds > heartbeat:
+            raise ValueError(
+                f"need heartbeat > 0 and lease_seconds > heartbeat (got {heartbeat}, {lease_seconds}): a lease "
+                "shorter than the renewal interval would expire under a live runner"
+            )
+        sampler_options = options.get("sampler_options") or {}
+        if not isinstance(sampler_options, Mapping):
+            raise ValueError(f"sampler_options must be a mapping, got {sampler_options!r}")
+
+        self.space = ParameterSpace.coerce(space)
+        if not self.space.names:
+            raise ValueError("OptunaAlgorithm needs at least one free parameter; a space of only fixed values")
+        self.n_trials: int = n_trials
+        self.study_name = study_name
+        self.seed = seed
+        self.heartbeat = heartbeat
+        self._sampler = make_sampler(options.get("sampler", "tpe"), seed, sampler_options)
+        self._storage, self._lease = open_storage(storage, heartbeat, lease_seconds)
+        self.study = optuna.create_study(
+            storage=self._storage,
+            study_name=study_name,
+            sampler=self._sampler,
+            direction=direction,
+            load_if_exists=True,
+        )
+        if self.study.direction.name.lower() != direction:
+            raise ValueError(
+                f"study {study_name!r} in this storage was created to {self.study.direction.name.lower()}, "
+                f"but the spec asks to {direction}; use another study name"
+            )
+        self._distributions = {p.name: _distribution(p) for p in self.space.parameters}
+        self._pending: dict[int, str] = {}  # trial id -> param_id, for trials this process asked and not yet told
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._full = False
+
+    # --- the protocol -------------------------------------------------------------------------------------------
+
+    def ask(self, n: int) -> list[UniqueParameterSet]:
+        """Up to ``n`` new parameter sets (retries of dead runners' trials first); fewer once the budget is used."""
+        check_n(n)
+        if n == 0:
+            return []
+        self._reclaim()
+        census = self._census()
+        waiting = any(t.state == TrialState.WAITING for ts in census.slots.values() for t in ts)
+        if len(census.slots) >= self.n_trials and not waiting:
+            return []
+        out: list[UniqueParameterSet] = []
+        attempts = 0
+        self._full = False
+        # Bounded: duplicates and lost races return nothing, and a small discrete space may have no new points left.
+        while len(out) < n and attempts < 4 * n + 8 and not self._full:
+            attempts += 1
+            ps = self._ask_one()
+            if ps is not None:
+                out.append(ps)
+        return out
+
+    def tell(self, results: list[TrialResult]) -> None:
+        """Record results by param_id: idempotent, in any order, also for trials other processes asked."""
+        if not results:
+            return
+        census = self._census()
+        for result in results:
+            result = result if isinstance(result, TrialResult) else TrialResult(**result)
+            live = [
+                t
+                for t in census.by_param.get(result.param_id, [])
+                if not t.state.is_finished() and t.user_attrs.get(ROLE) is None
+            ]
+            if not live:
+                if result.param_id not in census.told:
+                    log.warning(
+                        "OptunaAlgorithm: no trial of study %r has param_id %s; result ignored",
+                        self.study_name,
+                        result.param_id,
+                    )
+                continue
+            for t in live:
+                self._finish(t, result)
+
+    def finished(self) -> bool:
+        """True once n_trials slots hold a terminal result, counted in the storage (across all runners)."""
+        return self.n_told_slots() >= self.n_trials
+
+    # --- extras the runtime uses ----------------------------------------------------------------------------------
+
+    def n_told(self) -> int:
+        """How many distinct param_ids have a terminal result in the storage."""
+        return len(self._census().told)
+
+    def n_told_slots(self) -> int:
+        census = self._census()
+        return sum(1 for key in census.slots if census.slot_done(key))
+
+    def close(self) -> None:
+        """Stop renewing leases (a runner that exits cleanly with trials in flight lets others retry them)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> OptunaAlgorithm:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals ------------------------------------------------------------------------------------------------
+
+    def _census(self) -> _Census:
+        census = _Census()
+        for t in self.study.get_trials(deepcopy=False):
+            role = t.user_attrs.get(ROLE)
+            pid = t.user_attrs.get(PARAM_ID)
+            if pid is not None:
+                census.by_param[pid].append(t)
+                if _is_told(t):
+                    census.told.setdefault(pid, t)
+            if role is not None:
+                continue
+            census.slots.setdefault(t.user_attrs.get(SLOT, t._trial_id), []).append(t)
+        # A slot holding only a trial abandoned before it had its parameters cannot be retried: free it.
+        unusable = [
+            key for key, ts in census.slots.items() if all(_abandoned(t) and PARAM_ID not in t.user_attrs for t in ts)
+        ]
+        for key in unusable:
+            del census.slots[key]
+        return census
+
+    def _ask_one(self) -> UniqueParameterSet | None:
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats are "supposed to be used with Study.optimize": we renew them ourselves.
+            warnings.simplefilter("ignore", UserWarning)
+            trial = self.study.ask(self._distributions)
+        tid, number = trial._trial_id, trial.number
+        self._lease.renew(tid)
+        ps = parameter_set(self.space, trial.params)
+        retry = SLOT in trial.user_attrs
+        if PARAM_ID not in trial.user_attrs:
+            self._storage.set_trial_user_attr(tid, PARAM_ID, ps.param_id)
+        census = self._census()
+        if not retry:
+            ahead = sum(1 for key in census.slots if key < tid)
+            if ahead >= self.n_trials:
+                self._drop(tid, number, CANCELLED, "over budget: another runner filled the last slot first")
+                self._full = True
+                return None
+        known = census.told.get(ps.param_id)
+        if known is not None:
+            # The sampler proposed a point already evaluated: finish it with the known result so the sampler learns,
+            # outside the budget, instead of simulating it twice.
+            self._storage.set_trial_user_attr(tid, ROLE, DUPLICATE)
+            if known.state == TrialState.COMPLETE:
+                self.study.tell(number, known.values, skip_if_finished=True)
+            else:
+                self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+            self._sampler.reseed_rng()
+            return None
+        rivals = [
+            t
+            for t in census.by_param.get(ps.param_id, [])
+            if t._trial_id < tid and not t.state.is_finished() and t.user_attrs.get(ROLE) is None
+        ]
+        if rivals:
+            # Same point already running elsewhere (identically seeded runners draw the same start points): the older
+            # trial keeps it; reseed so this runner's sampler stops walking in step with the other's.
+            self._drop(tid, number, CANCELLED, f"duplicate of running trial {rivals[0].number}")
+            self._sampler.reseed_rng()
+            return None
+        with self._lock:
+            self._pending[tid] = ps.param_id
+        self._ensure_heartbeat()
+        return ps
+
+    def _drop(self, tid: int, number: int, role: str, reason: str) -> None:
+        with contextlib.suppress(UpdateFinishedTrialError):
+            self._storage.set_trial_user_attr(tid, ROLE, role)
+            self._storage.set_trial_user_attr(tid, REASON, reason)
+            self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _finish(self, t: FrozenTrial, result: TrialResult) -> None:
+        tid = t._trial_id
+        if t.state == TrialState.WAITING and not self._storage.set_trial_state_values(tid, TrialState.RUNNING):
+            return  # another process popped this retry just now; it will see the result when it tells
+        try:
+            self._storage.set_trial_user_attr(tid, STATUS, result.status.value)
+            if result.status is TrialStatus.COMPLETED:
+                self.study.tell(t.number, result.loss, skip_if_finished=True)
+            else:
+                reason = result.diagnostics.get("reason") or result.diagnostics.get("error") or result.status.value
+                self._storage.set_trial_user_attr(tid, REASON, str(reason)[:MAX_REASON])
+                self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        except UpdateFinishedTrialError:
+            log.debug("trial %s was finished by another process first", t.number)
+        with self._lock:
+            self._pending.pop(tid, None)
+
+    def _reclaim(self) -> None:
+        """Fail trials whose owner stopped renewing, and re-enqueue the parameters of every abandoned slot."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        with self._lock:
+            own = set(self._pending)
+        for tid in self._lease.stale(self.study._study_id, running, own):
+            try:
+                if self._storage.set_trial_state_values(tid, TrialState.FAIL):
+                    log.warning("OptunaAlgorithm: trial id %s lost its runner (lease expired); retrying it", tid)
+            except UpdateFinishedTrialError:
+                pass  # another process failed it first, or it was told meanwhile
+        census = self._census()
+        for key, trials in census.slots.items():
+            if not all(_abandoned(t) for t in trials) or census.slot_done(key):
+                continue
+            complete = [t for t in trials if PARAM_ID in t.user_attrs and set(t.params) == set(self._distributions)]
+            source = complete[0] if complete else None
+            if source is None:
+                continue
+            pid = source.user_attrs[PARAM_ID]
+            # Two processes may both enqueue here; the second retry is then cancelled as a duplicate when asked.
+            self.study.enqueue_trial(dict(source.params), user_attrs={SLOT: key, PARAM_ID: pid})
+
+    def _ensure_heartbeat(self) -> None:
+        if self._lease.kind == "none" or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._thread = threading.Thread(target=self._beat, name=f"optuna-lease-{self.study_name}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            with self._lock:
+                ids = list(self._pending)
+            for tid in ids:
+                try:
+                    self._lease.renew(tid)
+                except UpdateFinishedTrialError:
+                    with self._lock:
+                        self._pending.pop(tid, None)
+                except Exception:  # a transient database error must not kill the renewal thread
+                    log.exception("OptunaAlgorithm: renewing the lease of trial id %s failed", tid)

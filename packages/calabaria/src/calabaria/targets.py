@@ -1,0 +1,319 @@
+"""Targets: how a model's outputs are scored against observed data, and the set of targets a study calibrates to.
+
+A target names a model output, its observed data, how to align them (exact keys and/or an as-of time column), the
+value columns, a loss and a weight, and how replicates combine:
+
+- ``mean_signal``: average the simulated values across replicates, then compute the loss once (the default);
+- ``mean_loss``: compute the loss of each replicate, then average;
+- ``mean_likelihood`` (likelihood losses only): ``-log(mean_r exp(loglik_r))``, computed with log-sum-exp.
+
+:class:`TargetSet` is what a ModelOps worker runs: ``TargetSet.from_config(config)`` (validated eagerly, so a study
+spec can be checked before anything runs) then ``evaluate(replicates)``. Problems raise :class:`TargetError`, a
+ValueError naming the target, which the worker reports as a FAILED trial with that reason: never a silent 0.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from modelops_contracts import TargetEvaluation
+
+from .alignment import Alignment, AlignmentError, align, check_columns
+from .losses import Loss, LossError, LossInputs, check_options, get_loss, neg_log_mean_exp
+
+COMBINES = ("mean_signal", "mean_loss", "mean_likelihood")
+_TARGET_KEYS = {"name", "output", "observed", "keys", "asof", "values", "loss", "loss_options", "weight", "combine"}
+
+
+class TargetError(ValueError):
+    """A target is misconfigured or cannot be evaluated; the message starts with the target's name."""
+
+    def __init__(self, target: str, message: str):
+        self.target = target
+        super().__init__(f"target {target!r}: {message}")
+
+
+def load_observed(observed: Any, base_dir: str | Path | None = None) -> pl.DataFrame:
+    """Observed data from a polars DataFrame, a CSV/Parquet path (relative to ``base_dir``), or inline
+    ``{"columns": {...}}``."""
+    if isinstance(observed, pl.DataFrame):
+        return observed
+    if isinstance(observed, Mapping):
+        if set(observed) != {"columns"} or not isinstance(observed["columns"], Mapping):
+            raise ValueError('inline observed data must be {"columns": {name: [values...]}}')
+        try:
+            return pl.DataFrame(dict(observed["columns"]))
+        except (pl.exceptions.PolarsError, ValueError, TypeError) as exc:
+            raise ValueError(f"inline observed data is not a table: {exc}") from None
+    if isinstance(observed, str | Path):
+        path = Path(observed)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        if not path.is_file():
+            raise ValueError(f"observed data file {str(path)!r} does not exist")
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".csv":
+                return pl.read_csv(path)
+            if suffix in (".parquet", ".pq"):
+                return pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ValueError(f"cannot read observed data {str(path)!r}: {exc}") from None
+        raise ValueError(f"observed data file {str(path)!r} must end in .csv or .parquet")
+    raise ValueError(
+        f"observed must be a path, a polars DataFrame or {{'columns': ...}}, got {type(observed).__name__}"
+    )
+
+
+def _as_frame(value: Any) -> pl.DataFrame:
+    """A replicate's output as a polars DataFrame (also accepts pyarrow tables and Arrow IPC stream bytes)."""
+    if isinstance(value, pl.DataFrame):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return pl.read_ipc_stream(io.BytesIO(bytes(value)))
+    try:
+        import pyarrow as pa
+
+        if isinstance(value, pa.Table | pa.RecordBatch):
+            return pl.DataFrame(pl.from_arrow(value))
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pass
+    raise TypeError(f"expected a polars DataFrame, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One observed series and how simulated output is scored against it. Build with :meth:`from_config`."""
+
+    name: str
+    output: str
+    observed: pl.DataFrame
+    alignment: Alignment
+    loss: Loss
+    loss_options: Mapping[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+    combine: str = "mean_signal"
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], base_dir: str | Path | None = None) -> Target:
+        if not isinstance(cfg, Mapping):
+            raise ValueError(f"each target must be a mapping, got {type(cfg).__name__}")
+        name = cfg.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"every target needs a non-empty 'name' (got {name!r})")
+        fail = lambda msg: TargetError(name, msg)  # noqa: E731
+        unknown = sorted(set(cfg) - _TARGET_KEYS)
+        if unknown:
+            raise fail(f"unknown keys {unknown}; allowed are {sorted(_TARGET_KEYS)}")
+        output = cfg.get("output", name)
+        if not isinstance(output, str) or not output:
+            raise fail(f"'output' must name a model output, got {output!r}")
+        if "observed" not in cfg:
+            raise fail("missing 'observed' (a CSV/Parquet path or {'columns': {...}})")
+        try:
+            observed = load_observed(cfg["observed"], base_dir)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        keys = cfg.get("keys") or []
+        if isinstance(keys, str):
+            keys = [keys]
+        asof = cfg.get("asof")
+        if not all(isinstance(k, str) for k in keys) or (asof is not None and not isinstance(asof, str)):
+            raise fail("'keys' must be a list of column names and 'asof' a column name or null")
+        if asof in keys:
+            # The as-of column is matched by time, the keys exactly; listing it in both is a common slip.
+            keys = [k for k in keys if k != asof]
+        if not keys and asof is None:
+            raise fail("give 'keys' (columns to join on) and/or 'asof' (a time column for an as-of join)")
+        values = cfg.get("values")
+        if isinstance(values, str):
+            values = [values]
+        if isinstance(values, Sequence) and not isinstance(values, str):
+            values = {v: v for v in values}
+        if (
+            not isinstance(values, Mapping)
+            or not values
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
+        ):
+            raise fail("'values' must be a non-empty list of columns or a mapping observed column -> output column")
+        try:
+            loss = get_loss(cfg.get("loss", ""))
+            options = dict(cfg.get("loss_options") or {})
+            check_options(loss, options)
+        except LossError as exc:
+            raise fail(str(exc)) from None
+        weight = cfg.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0:
+            raise fail(f"'weight' must be a finite number >= 0, got {weight!r}")
+        combine = cfg.get("combine", "mean_signal")
+        if combine not in COMBINES:
+            raise fail(f"'combine' must be one of {list(COMBINES)}, got {combine!r}")
+        if combine == "mean_likelihood" and not loss.is_likelihood:
+            raise fail(f"combine 'mean_likelihood' needs a likelihood loss, and {loss.name!r} is not one")
+        extra_cols = [options[c] for c in ("n_column", "sigma_column") if c in options]
+        try:
+            check_columns(observed, [*keys, *([asof] if asof else []), *values, *extra_cols], "the observed data")
+        except AlignmentError as exc:
+            raise fail(str(exc)) from None
+        if observed.height == 0:
+            raise fail("the observed data has no rows")
+        for col in [*values, *extra_cols]:
+            series = observed[col]
+            if not series.dtype.is_numeric():
+                raise fail(f"observed column {col!r} must be numeric, it is {series.dtype}")
+            if series.null_count() or not np.all(np.isfinite(series.cast(pl.Float64).to_numpy())):
+                raise fail(f"observed column {col!r} has missing, NaN or infinite values")
+        return cls(
+            name=name,
+            output=output,
+            observed=observed,
+            alignment=Alignment(tuple(keys), asof, MappingProxyType(dict(values))),
+            loss=loss,
+            loss_options=MappingProxyType(options),
+            weight=float(weight),
+            combine=combine,
+        )
+
+    # --- evaluation ---------------------------------------------------------------------------------------------
+
+    def _inputs(self, outputs: Mapping[str, Any], replicate: int) -> LossInputs:
+        if self.output not in outputs:
+            raise TargetError(
+                self.name, f"replicate {replicate} has no output {self.output!r}; its outputs are {sorted(outputs)}"
+            )
+        try:
+            sim = _as_frame(outputs[self.output])
+            aligned = align(self.observed, sim, self.alignment)
+        except (AlignmentError, TypeError) as exc:
+            raise TargetError(self.name, f"output {self.output!r} of replicate {replicate}: {exc}") from None
+        obs_cols = list(self.alignment.values)
+
+        def column(col: str) -> np.ndarray:
+            return aligned[col].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+        sim_arr = np.concatenate([column(f"sim:{c}") for c in obs_cols])
+        obs_arr = np.concatenate([column(c) for c in obs_cols])
+        extras: dict[str, np.ndarray] = {}
+        reps = len(obs_cols)
+        opts = self.loss_options
+        if "n_column" in opts:
+            extras["n"] = np.tile(column(opts["n_column"]), reps)
+        elif "n" in opts:
+            extras["n"] = np.full(obs_arr.shape, float(opts["n"]))
+        if "sigma_column" in opts:
+            extras["sigma"] = np.tile(column(opts["sigma_column"]), reps)
+        elif "sigma" in opts:
+            extras["sigma"] = np.full(obs_arr.shape, float(opts["sigma"]))
+        bad = ~np.isfinite(sim_arr)
+        if bad.any():
+            raise TargetError(
+                self.name,
+                f"output {self.output!r} of replicate {replicate} has {int(bad.sum())} missing, NaN or infinite "
+                "value(s) at observed points",
+            )
+        return LossInputs(sim_arr, obs_arr, extras)
+
+    def evaluate(self, replicates: Sequence[Mapping[str, Any]]) -> TargetScore:
+        """Score all replicates of one parameter set against this target."""
+        if not replicates:
+            raise TargetError(self.name, "no replicates to evaluate")
+        inputs = [self._inputs(outputs, i) for i, outputs in enumerate(replicates)]
+        try:
+            if self.combine == "mean_signal":
+                mean_sim = np.mean(np.stack([x.sim for x in inputs]), axis=0)
+                first = inputs[0]
+                loss = self.loss(LossInputs(mean_sim, first.obs, first.extras), self.loss_options)
+                per_rep: tuple[float, ...] = ()
+            elif self.combine == "mean_loss":
+                per_rep = tuple(self.loss(x, self.loss_options) for x in inputs)
+                loss = float(np.mean(per_rep))
+            else:
+                logliks = np.array([self.loss.log_likelihood(x, self.loss_options) for x in inputs])
+                per_rep = tuple(float(-v) for v in logliks)
+                loss = neg_log_mean_exp(logliks)
+        except LossError as exc:
+            raise TargetError(self.name, str(exc)) from None
+        if not math.isfinite(loss):
+            raise TargetError(self.name, f"the loss is {loss!r}")
+        sims = np.stack([x.sim for x in inputs])
+        summary = {
+            "points": int(inputs[0].obs.size),
+            "obs_mean": float(np.mean(inputs[0].obs)),
+            "sim_mean": float(np.mean(sims)),
+        }
+        return TargetScore(loss, per_rep, summary)
+
+
+@dataclass(frozen=True)
+class TargetScore:
+    """One target's loss, its per-replicate losses (empty for ``mean_signal``) and a small summary."""
+
+    loss: float
+    replicate_losses: tuple[float, ...]
+    summary: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TargetSet:
+    """Several targets; the loss of a parameter set is the weighted sum of the targets' losses."""
+
+    targets: tuple[Target, ...]
+
+    def __post_init__(self) -> None:
+        targets = tuple(self.targets)
+        if not targets:
+            raise ValueError("a target set needs at least one target")
+        names = [t.name for t in targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"target names must be unique; {dupes} appear more than once")
+        object.__setattr__(self, "targets", targets)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TargetSet:
+        """Build and validate a target set from its JSON-able config (``{"targets": [...], "base_dir": ...}``).
+
+        Everything checkable without running a model is checked here: loss names and options, columns of the observed
+        data, weights, combination rules. Raises ValueError (TargetError for a named target) on the first problem.
+        """
+        if not isinstance(config, Mapping):
+            raise ValueError(f"the targets config must be a mapping, got {type(config).__name__}")
+        unknown = sorted(set(config) - {"targets", "base_dir"})
+        if unknown:
+            raise ValueError(f"unknown keys {unknown} in the targets config; allowed are 'targets' and 'base_dir'")
+        targets = config.get("targets")
+        if not isinstance(targets, Sequence) or isinstance(targets, str) or not targets:
+            raise ValueError("the targets config needs 'targets': a non-empty list of targets")
+        base_dir = config.get("base_dir")
+        return cls(tuple(Target.from_config(t, base_dir) for t in targets))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.targets)
+
+    def evaluate(self, replicates: Sequence[Mapping[str, Any]]) -> TargetEvaluation:
+        """Score one parameter set's replicates (``replicates[i]``: output name -> table) against every target."""
+        replicates = list(replicates)
+        scores = {t.name: t.evaluate(replicates) for t in self.targets}
+        total = sum(t.weight * scores[t.name].loss for t in self.targets)
+        per_rep_targets = [t.name for t in self.targets if scores[t.name].replicate_losses]
+        replicate_losses = (
+            [{name: scores[name].replicate_losses[i] for name in per_rep_targets} for i in range(len(replicates))]
+            if per_rep_targets
+            else []
+        )
+        return TargetEvaluation(
+            loss=total,
+            target_losses={name: s.loss for name, s in scores.items()},
+            replicate_losses=replicate_losses,
+            summaries={name: dict(s.summary) for name, s in scores.items()},
+        )
