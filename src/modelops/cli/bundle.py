@@ -147,10 +147,11 @@ def ls_cmd(
     table = Table(
         title=repo.url, caption="digests shortened; --json prints full refs", show_header=True, header_style="bold"
     )
-    for column in ("digest", "files", "size", "pushed at", "source"):
-        table.add_column(column, no_wrap=True)
+    for column in ("digest", "files", "size", "pushed at (UTC)", "source"):
+        table.add_column(column, no_wrap=column != "source")
     for b in bundles:
-        table.add_row(b.digest[:19], str(b.files), _size(b.size), b.pushed_at or "", b.source or "")
+        when = (b.pushed_at or "")[:16].replace("T", " ")
+        table.add_row(b.digest[:19], str(b.files), _size(b.size), when, b.source or "")
     console.print(table)
 
 
