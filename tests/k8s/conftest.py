@@ -55,6 +55,7 @@ def full_workspace() -> WorkspaceSpec:
 def workspace_manifests() -> list[dict]:
     return build_workspace(
         full_workspace(),
+        "modelops-dev",
         credentials=RegistryCredentials("ghcr.io", "someone", "token-123"),
         storage_env={"AZURE_STORAGE_ACCOUNT_NAME": "acct", "AZURE_STORAGE_SAS_TOKEN": "sv=x"},
     )

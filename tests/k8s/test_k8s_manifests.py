@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, StudyFilesError, build_adaptive, runner_args
+from modelops.k8s.adaptive import (
+    AdaptivePlan,
+    StudyFiles,
+    StudyFilesError,
+    build_adaptive,
+    generate_secrets,
+    runner_args,
+)
 from modelops.k8s.render import REDACTED, to_yaml
 from modelops.k8s.workspace import K8sConfigError, registry_credentials, worker_args
 from modelops.specs.adaptive import AdaptiveSpec
@@ -170,7 +177,7 @@ def test_k8s_az_results_without_credentials_fail_fast(study_dir: Path, pick) -> 
     plan = AdaptivePlan.for_run(spec, "r1", "r1", "modelops-r1", StudyFiles.from_path(study_dir / "study.yaml"))
     with pytest.raises(K8sConfigError, match="AZURE_STORAGE"):
         build_adaptive(spec, plan)
-    assert runner_args(spec, plan)[-1] == "az://results/runs"
+    assert runner_args(plan)[-1] == "az://results/runs"
 
 
 def test_k8s_ghcr_pull_secret_from_env_fails_fast() -> None:
@@ -198,6 +205,20 @@ def test_k8s_study_files_refuse_oversized_directories(tmp_path: Path) -> None:
     (tmp_path / "big.csv").write_text("x" * (1024 * 1024))
     with pytest.raises(StudyFilesError, match="ConfigMap"):
         StudyFiles.from_path(tmp_path / "study.yaml")
+
+
+def test_k8s_several_runners_need_an_object_store(study_dir: Path, pick) -> None:
+    spec = parse_spec(AdaptiveSpec, pick.adaptive_doc(runners={"replicas": 2}, central_store={}))
+    study = StudyFiles.from_path(study_dir / "study.yaml")
+    plan = AdaptivePlan.for_run(spec, "r2", "r2", "modelops-r2", study)
+    with pytest.raises(K8sConfigError, match="object store"):
+        build_adaptive(spec, plan, pg_secrets=generate_secrets(spec))
+    # The storage stack's results container is enough; the spec's results.url would win over it.
+    bound = AdaptivePlan.for_run(spec, "r2", "r2", "modelops-r2", study, runs_url="az://results-c/runs")
+    _, _, runners = build_adaptive(
+        spec, bound, pg_secrets=generate_secrets(spec), results_env={"AZURE_STORAGE_SAS_TOKEN": "x"}
+    )
+    assert runners[0]["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "az://results-c/runs"
 
 
 def test_k8s_worker_args_follow_processes_and_threads(pick) -> None:

@@ -97,11 +97,32 @@ class AdaptivePlan:
     workspace_namespace: str
     scheduler_address: str
     study: StudyFiles
+    # Where run records go: an object-store URL, or None for the run's PVC.
+    runs_url: str | None = None
 
     @classmethod
-    def for_run(cls, spec: AdaptiveSpec, run_id: str, slug: str, ns: str, study: StudyFiles) -> AdaptivePlan:
+    def for_run(
+        cls,
+        spec: AdaptiveSpec,
+        run_id: str,
+        slug: str,
+        ns: str,
+        study: StudyFiles,
+        *,
+        workspace_namespace: str | None = None,
+        workspace_scheduler: str | None = None,
+        runs_url: str | None = None,
+    ) -> AdaptivePlan:
+        """The plan for ``run_id``: the spec's workspace and results, unless a binding (the workspace stack's
+        outputs, the storage stack's results container) supplies them; the spec's explicit values win."""
         ws = spec.spec.workspace
-        return cls(run_id, slug, ns, ws.namespace, ws.scheduler_address or scheduler_address(ws.namespace), study)
+        ws_ns = workspace_namespace or ws.namespace
+        address = ws.scheduler_address or workspace_scheduler or scheduler_address(ws_ns)
+        return cls(run_id, slug, ns, ws_ns, address, study, spec.spec.results.url or runs_url)
+
+    @property
+    def runs_dir(self) -> str:
+        return self.runs_url or RUNS_MOUNT
 
     @property
     def runner_name(self) -> str:
@@ -139,13 +160,9 @@ def object_store_env_from(environ: Mapping[str, str] | None = None) -> dict[str,
     return {k: env[k] for k in OBJECT_STORE_ENV if env.get(k)}
 
 
-def runs_dir(spec: AdaptiveSpec) -> str:
-    return spec.spec.results.url or RUNS_MOUNT
-
-
-def runner_args(spec: AdaptiveSpec, plan: AdaptivePlan) -> list[str]:
+def runner_args(plan: AdaptivePlan) -> list[str]:
     """Exactly what a user types locally; the scheduler comes from DASK_SCHEDULER_ADDRESS."""
-    return [f"{STUDY_MOUNT}/{plan.study.study_name}", "--run-id", plan.run_id, "--runs-dir", runs_dir(spec)]
+    return [f"{STUDY_MOUNT}/{plan.study.study_name}", "--run-id", plan.run_id, "--runs-dir", plan.runs_dir]
 
 
 def build_adaptive(
@@ -200,7 +217,12 @@ def build_adaptive(
         configmap["binaryData"] = {k: base64.b64encode(v).decode() for k, v in plan.study.binary.items()}
     base.append(configmap)
 
-    if body.results.url is None:
+    if plan.runs_url is None:
+        if body.runners.replicas > 1:
+            raise K8sConfigError(
+                f"{body.runners.replicas} runners need an object store for their run records (a PVC mounts on one "
+                "node only): set spec.results.url, or bring up the storage stack (mops storage up)"
+            )
         base.append(
             {
                 "apiVersion": "v1",
@@ -218,7 +240,7 @@ def build_adaptive(
     else:
         if not results_env:
             raise K8sConfigError(
-                f"results go to {body.results.url}, but there are no object-store credentials: give the storage "
+                f"results go to {plan.runs_url}, but there are no object-store credentials: give the storage "
                 f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
                 "(with AZURE_STORAGE_SAS_TOKEN)"
             )
@@ -230,7 +252,7 @@ def build_adaptive(
         "runner",
         spec.image,
         command=["mops", "run"],
-        args=runner_args(spec, plan),
+        args=runner_args(plan),
         env=[{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}],
         env_from=env_from,
         resources=body.runners.resources.as_dict(),

@@ -252,18 +252,18 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
 
 def build_workspace(
     spec: WorkspaceSpec,
+    namespace_name: str,
     *,
     credentials: RegistryCredentials | None = None,
     storage_env: Mapping[str, Any] | None = None,
-    namespace_name: str | None = None,
 ) -> list[Manifest]:
     """Every manifest of the workspace, in apply order.
 
     ``credentials``: the GHCR pull secret (see ``registry_credentials``); ``storage_env``: object-store variables
     (AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_SAS_TOKEN, ...) the workers get through a Secret, for the simulation
-    cache and raw outputs; ``namespace_name`` overrides the spec's namespace.
+    cache and raw outputs; ``namespace_name`` is ``spec.namespace_for(environment)``.
     """
-    ns = namespace_name or spec.namespace
+    ns = namespace_name
     base = labels("workspace", ns)
     out: list[Manifest] = [namespace(ns, {**base, network.PLANE_LABEL: "workspace"})]
     pull_secrets: list[str] = []

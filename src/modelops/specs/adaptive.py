@@ -120,8 +120,6 @@ class AdaptiveBody(SpecModel):
                 f"runners.replicas is {self.runners.replicas} but there is no central_store: runners can only share "
                 "a study through PostgreSQL; add `central_store: {kind: postgres}` or set runners.replicas: 1"
             )
-        if self.runners.replicas > 1 and self.results.url is None:
-            raise ValueError("runners.replicas > 1 needs results.url (an object store): a PVC mounts on one node only")
         return self
 
 

@@ -221,7 +221,7 @@ class SchedulerSpec(Placement):
 
 
 class WorkspaceBody(SpecModel):
-    namespace: str | None = Field(None, description="Kubernetes namespace; default modelops-<metadata.name>.")
+    namespace: str | None = Field(None, description="Kubernetes namespace; default modelops-<environment>.")
     image: str | None = Field(None, description="One image for scheduler and workers; default: this version's.")
     image_pull: ImagePull = Field(default_factory=ImagePull)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
@@ -251,9 +251,11 @@ class WorkspaceSpec(SpecModel):
     metadata: Metadata
     spec: WorkspaceBody = Field(default_factory=WorkspaceBody)
 
-    @property
-    def namespace(self) -> str:
-        return self.spec.namespace or f"modelops-{self.metadata.name}"
+    def namespace_for(self, environment: str) -> str:
+        """The workspace's namespace: the spec's, else ``modelops-<environment>`` (one workspace per environment)."""
+        from modelops.infra.naming import workspace_namespace
+
+        return self.spec.namespace or workspace_namespace(environment)
 
     @property
     def image(self) -> str:
