@@ -183,3 +183,21 @@ def test_azurite_round_trip_and_tamper(project, tmp_path, tree, azurite):
     fs.pipe_file(f"{container}/team/indexes/sha256/{parse_ref(result.ref).hex}.json", b'{"format":"x"}')
     with pytest.raises(IntegrityError, match="tampered"):
         fetch_to_cache(result.ref, cache_dir=tmp_path / "cache3", storage_options=options)
+
+
+def test_falls_back_across_repositories_but_never_past_tampering(project, tmp_path, monkeypatch):
+    good = tmp_path / "good"
+    result = push(project, str(good))
+    moved_ref = f"{tmp_path / 'moved-away'}@{result.digest}"  # the ref names a repository that is gone
+    monkeypatch.setenv("MODELOPS_BUNDLE_REPOSITORY", str(good))
+    assert fetch_to_cache(moved_ref, cache_dir=tmp_path / "c1").downloaded
+
+    bad = tmp_path / "bad"
+    push(project, str(bad))
+    stored = bad / "indexes" / "sha256" / f"{parse_ref(result.ref).hex}.json"
+    stored.write_bytes(stored.read_bytes().replace(b"README.md", b"READYOU.md"))
+    with pytest.raises(IntegrityError):  # the good repository comes later, but tampering stops the search
+        fetch_to_cache(f"{bad}@{result.digest}", cache_dir=tmp_path / "c2")
+    monkeypatch.delenv("MODELOPS_BUNDLE_REPOSITORY")
+    with pytest.raises(NotFoundError, match="none of 2 repositories"):
+        fetch_to_cache(moved_ref, repository=str(tmp_path / "also-gone"), cache_dir=tmp_path / "c3")

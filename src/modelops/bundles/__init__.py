@@ -9,7 +9,8 @@ Public API:
 - ``push(dir, repository)`` / ``ensure_pushed(dir_or_ref, repository)``: upload, only what is missing;
 - ``ensure_local(ref)``: on a worker, the verified local directory of a bundle (per-digest lock, safe under kills);
 - ``pull(ref, dest)``, ``diff(ref, dir)``, ``open_repository(url)``;
-- ``parse_ref(ref)``, ``digest_of(ref)``; ``activate(path)`` puts a bundle on the import path.
+- ``parse_ref(ref)``, ``digest_of(ref)``; ``activate(path)`` puts a bundle on the import path;
+- ``worker_search_path(ref)``: the seam modelops.services.tasks calls for a group's bundle_ref.
 """
 
 from modelops.bundles.activate import activate
@@ -27,6 +28,7 @@ from modelops.bundles.ops import PushResult, diff, ensure_pushed, pull, push, re
 from modelops.bundles.refs import BundleRef, digest_of, looks_like_ref, parse_ref
 from modelops.bundles.repository import REPOSITORY_ENV, BundleListing, PushStats, Repository, open_repository
 from modelops.bundles.scan import ScannedBundle, scan
+from modelops.bundles.worker import worker_search_path
 
 __all__ = [
     "CACHE_ENV",
@@ -62,4 +64,5 @@ __all__ = [
     "push",
     "resolve_index",
     "scan",
+    "worker_search_path",
 ]

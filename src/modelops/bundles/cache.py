@@ -27,11 +27,11 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from modelops.bundles.errors import BundleError, RepositoryError
+from modelops.bundles.errors import BundleError, NotFoundError, RepositoryError
 from modelops.bundles.fetch import download_files, fetch_index
 from modelops.bundles.index import BundleIndex
 from modelops.bundles.refs import parse_ref
-from modelops.bundles.repository import REPOSITORY_ENV, default_repository_url, open_repository
+from modelops.bundles.repository import REPOSITORY_ENV, Repository, default_repository_url, open_repository
 
 CACHE_ENV = "MODELOPS_BUNDLE_CACHE"
 DEFAULT_LOCK_TIMEOUT = 3600.0  # a download of a large data bundle may legitimately take long
@@ -91,10 +91,11 @@ def fetch_to_cache(
     if marker.is_file() and final.is_dir():  # the fast path: no lock, no network
         return CachedBundle(final, parsed.digest, downloaded=False)
 
-    # The explicit argument wins (a worker may reach the repository under another name than the pusher did),
-    # then the repository named in the ref, then $MODELOPS_BUNDLE_REPOSITORY.
-    url = repository or parsed.repository or default_repository_url()
-    if not url:
+    # Where to look, in order: the explicit argument (how this worker reaches the repository), the repository named
+    # in the ref (where it was pushed), then $MODELOPS_BUNDLE_REPOSITORY. Content addressing makes any of them safe:
+    # whatever we fetch is verified against the digest, so a missing or unreachable one just means "try the next".
+    candidates = list(dict.fromkeys(u for u in (repository, parsed.repository, default_repository_url()) if u))
+    if not candidates:
         raise RepositoryError(
             f"bundle {parsed.digest} is not in the cache {cache_dir} and no repository is known to fetch it from",
             hint=f"name the repository in the ref (<repository>@sha256:...), with --from / repository=, or in "
@@ -113,8 +114,7 @@ def fetch_to_cache(
             if final.exists():
                 _remove_tree(final)
 
-            repo = open_repository(url, storage_options=storage_options)
-            index, index_bytes = fetch_index(repo, parsed.digest)
+            repo, index, index_bytes = _find(parsed.digest, candidates, storage_options)
             staging = final.parent / f"{parsed.hex}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             staging.mkdir()
             try:
@@ -124,13 +124,33 @@ def fetch_to_cache(
                 _remove_tree(staging)
                 raise
             _write_marker(marker, index_bytes)
-            log.info("bundle %s: %d files fetched from %s into %s", parsed.digest, len(index), url, final)
+            log.info("bundle %s: %d files fetched from %s into %s", parsed.digest, len(index), repo.url, final)
             return CachedBundle(final, parsed.digest, downloaded=True)
     except Timeout:
         raise BundleError(
             f"waited {lock_timeout:.0f} s for another process downloading bundle {parsed.digest} into {cache_dir}",
             hint=f"check for a stuck process holding {lock_path}",
         ) from None
+
+
+def _find(
+    digest: str, candidates: list[str], storage_options: Mapping[str, Any] | None
+) -> tuple[Repository, BundleIndex, bytes]:
+    """The first repository holding ``digest``, with the verified index. Tampering is never skipped over."""
+    failures: list[BundleError] = []
+    for url in candidates:
+        try:
+            repo = open_repository(url, storage_options=storage_options)
+            index, index_bytes = fetch_index(repo, digest)
+            return repo, index, index_bytes
+        except (NotFoundError, RepositoryError) as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    tried = "; ".join(f.message for f in failures)
+    raise NotFoundError(
+        f"bundle {digest} was found in none of {len(failures)} repositories: {tried}", hint=failures[-1].hint
+    )
 
 
 def _write_marker(marker: Path, index_bytes: bytes) -> None:
