@@ -79,14 +79,18 @@ def align(obs: pl.DataFrame, sim: pl.DataFrame, how: Alignment) -> pl.DataFrame:
         joined = left.join(renamed, on=list(join_cols), how="left", maintain_order="left")
     else:
         joined = left.sort(how.asof).join_asof(
-            renamed.sort(how.asof), on=how.asof, by=list(how.keys) or None, strategy="backward"
+            renamed.sort(how.asof),
+            on=how.asof,
+            by=list(how.keys) or None,
+            strategy="backward",
+            check_sortedness=False,  # both sides were just sorted; polars cannot verify it within 'by' groups
         )
         joined = joined.sort(_ROW)
     # _MATCH is null exactly where no simulated row matched; a null *value* in a matched row is caught later as NaN.
     unmatched = joined.filter(pl.col(_MATCH).is_null())
     if unmatched.height:
         example = unmatched.select(join_cols).row(0, named=True)
-        kind = "an as-of match (no simulated row at or before it)" if how.asof else "a simulated row"
+        kind = "as-of match (no simulated row at or before it)" if how.asof else "matching simulated row"
         raise AlignmentError(
             f"{unmatched.height} of {obs.height} observed row(s) have no {kind}, e.g. {example}; "
             "the simulated output must cover every observed key"
