@@ -1,0 +1,264 @@
+"""The Azure provider: resource group, AKS (with GPU pools for GPU worker groups), optional ACR and storage, then the
+workspace and adaptive planes on that cluster. ``compile`` is pure; ``apply`` runs the stacks in order.
+
+The pure pieces are also used on their own by ``mops infra up`` / ``registry create`` / ``storage up``, which work
+from the provider config alone (no Runtime document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelops.infra import automation, naming
+from modelops.infra.bindings import BindingOutputs
+from modelops.infra.components.cluster import ClusterConfig
+from modelops.infra.components.gpu_pool import gpu_pool_shape
+from modelops.infra.components.pools import PoolShape
+from modelops.infra.components.registry import RegistryConfig
+from modelops.infra.components.storage import PURPOSES, StorageConfig
+from modelops.infra.plan import CompiledPlan, StackPlan
+from modelops.infra.providers.common import Problems, apply_plan, check_bindings, plane_stacks
+from modelops.infra.ssh import SSH_CONFIG_KEY, generate_ephemeral_public_key
+from modelops.specs.base import SpecError
+from modelops.specs.provider import ROLE_LABEL, AzureProviderSpec
+from modelops.specs.runtime import GPU_VM_SIZES, ObjectStoreSpec, RuntimeSpec, WorkerGroupSpec
+
+MAX_GPU_POOLS = 10
+
+
+def resource_group(spec: AzureProviderSpec, environment: str, username: str) -> str:
+    return spec.resource_group or naming.resource_group_name(environment, username)
+
+
+def cluster_config(
+    spec: AzureProviderSpec,
+    environment: str,
+    username: str,
+    worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+    problems: Problems | None = None,
+) -> ClusterConfig:
+    """The cluster from the provider config, widened by the Runtime's worker groups: CPU groups share the workload
+    pool (its bounds grow to the sum of their node counts), each GPU group gets its own tainted pool."""
+    problems = problems if problems is not None else []
+    groups = dict(worker_groups or {})
+    pool = spec.aks.workload_pool
+    cpu = [g for g in groups.values() if g.profile == "cpu"]
+    min_nodes = max(pool.min, sum(g.min for g in cpu))
+    max_nodes = max(pool.max, sum(g.max for g in cpu))
+    workload = PoolShape(
+        name=naming.node_pool_name("workcpu"),
+        vm_size=pool.vm_size,
+        min=min_nodes,
+        max=max_nodes,
+        labels={**spec.aks.labels, ROLE_LABEL: "cpu"},
+        taints=tuple(spec.aks.taints),
+    )
+    gpu_pools = []
+    gpu_groups = [(name, g) for name, g in groups.items() if g.profile == "gpu"]
+    if len(gpu_groups) > MAX_GPU_POOLS:
+        problems.append(("spec.workerGroups", f"at most {MAX_GPU_POOLS} GPU worker groups fit one cluster"))
+    for index, (name, group) in enumerate(gpu_groups[:MAX_GPU_POOLS]):
+        vm_size = group.gpu_vm_size()
+        if vm_size is None:
+            model = group.gpu.model if group.gpu else None
+            problems.append(
+                (
+                    f"spec.workerGroups.{name}.gpu.model" if model else f"spec.workerGroups.{name}.vm_size",
+                    (f"unknown GPU model {model!r}; " if model else "no GPU model given; ")
+                    + f"set vm_size (e.g. Standard_NC4as_T4_v3) or use a model among {', '.join(GPU_VM_SIZES)}",
+                )
+            )
+            continue
+        gpu_pools.append(
+            gpu_pool_shape(
+                name,
+                index,
+                vm_size=vm_size,
+                min_nodes=group.min,
+                max_nodes=group.max,
+                count=group.gpu.count if group.gpu else 1,
+            )
+        )
+    name = spec.aks.name or naming.aks_cluster_name(environment, username)
+    return ClusterConfig(
+        resource_group=resource_group(spec, environment, username),
+        location=spec.location,
+        cluster_name=name,
+        dns_prefix=naming.dns_prefix(name),
+        kubernetes_version=spec.aks.version,
+        system_pool=PoolShape(
+            name=naming.node_pool_name("system"),
+            vm_size=spec.aks.system_pool.vm_size,
+            mode="System",
+            count=spec.aks.system_pool.count,
+        ),
+        workload_pool=workload,
+        gpu_pools=tuple(gpu_pools),
+        network_plugin=spec.aks.network_plugin,
+        tags={"env": environment, "owner": naming.user_slug(username), **spec.tags},
+    )
+
+
+def registry_config(spec: AzureProviderSpec, environment: str, username: str) -> RegistryConfig | None:
+    """The ACR, or None when the config does not enable one."""
+    if spec.acr is None or not spec.acr.enabled:
+        return None
+    name = spec.acr.name or (naming.acr_name(environment, username) if spec.acr.per_user else None)
+    return RegistryConfig(
+        environment=environment,
+        subscription_id=spec.subscription_id,
+        sku=spec.acr.sku,
+        registry_name=name,
+        tags={"env": environment, **spec.tags},
+    )
+
+
+def storage_config(
+    spec: AzureProviderSpec, environment: str, object_store: ObjectStoreSpec | None = None
+) -> StorageConfig:
+    containers = {p: p for p in PURPOSES}
+    if object_store is not None:
+        containers["results"] = object_store.bucket
+    return StorageConfig(
+        environment=environment,
+        sku=spec.storage.sku,
+        sas_days=spec.storage.sas_days,
+        containers=containers,
+        tags={"env": environment, **spec.tags},
+    )
+
+
+def azure_stack_config(spec: AzureProviderSpec) -> dict[str, str]:
+    """The azure-native provider's stack settings (non-secret; a service principal's secret is added at apply)."""
+    config = {"azure-native:subscriptionId": spec.subscription_id, "azure-native:location": spec.location}
+    if spec.tenant_id:
+        config["azure-native:tenantId"] = spec.tenant_id
+    if not spec.auth.use_azure_cli and spec.auth.service_principal:
+        config["azure-native:clientId"] = spec.auth.service_principal.client_id
+    return config
+
+
+def infra_stack(
+    spec: AzureProviderSpec,
+    environment: str,
+    username: str,
+    worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+    problems: Problems | None = None,
+) -> StackPlan:
+    cluster = cluster_config(spec, environment, username, worker_groups, problems)
+    return StackPlan(
+        component="infra",
+        stack=naming.stack_name("infra", environment),
+        project=naming.project_name("infra"),
+        config={"cluster": cluster.to_dict(), "ssh": spec.ssh.model_dump(exclude_none=True)},
+        stack_config=azure_stack_config(spec),
+    )
+
+
+def registry_stack(spec: AzureProviderSpec, environment: str, username: str, organization: str | None) -> StackPlan:
+    config = registry_config(spec, environment, username)
+    if config is None:
+        raise SpecError("provider config", [("acr.enabled", "no registry is configured; add acr: {enabled: true}")])
+    return StackPlan(
+        component="registry",
+        stack=naming.stack_name("registry", environment),
+        project=naming.project_name("registry"),
+        config={"registry": config.to_dict()},
+        stack_config=azure_stack_config(spec),
+        reads={"infra": naming.stack_reference("infra", environment, organization=organization)},
+    )
+
+
+def storage_stack(
+    spec: AzureProviderSpec,
+    environment: str,
+    organization: str | None,
+    object_store: ObjectStoreSpec | None = None,
+) -> StackPlan:
+    return StackPlan(
+        component="storage",
+        stack=naming.stack_name("storage", environment),
+        project=naming.project_name("storage"),
+        config={"storage": storage_config(spec, environment, object_store).to_dict()},
+        stack_config=azure_stack_config(spec),
+        reads={"infra": naming.stack_reference("infra", environment, organization=organization)},
+    )
+
+
+def ensure_ephemeral_key(ctx: automation.PulumiContext, ssh_mode: str) -> bool:
+    """Store an ephemeral SSH public key in the infra stack's secret config, once. True if one was created.
+
+    Reusing the same key matters: a new key on every ``up`` would make AKS replace its Linux profile."""
+    if ssh_mode != "ephemeral":
+        return False
+    if automation.get_config(ctx, "infra", SSH_CONFIG_KEY):
+        return False
+    automation.set_config(ctx, "infra", SSH_CONFIG_KEY, generate_ephemeral_public_key(), secret=True)
+    return True
+
+
+def service_principal_secret(spec: AzureProviderSpec) -> dict[str, Any]:
+    """The service principal's secret as a secret stack setting (from its environment variable), if used."""
+    sp = spec.auth.service_principal
+    if spec.auth.use_azure_cli or sp is None:
+        return {}
+    import os
+
+    from pulumi import automation as auto
+
+    return {"azure-native:clientSecret": auto.ConfigValue(value=os.environ.get(sp.client_secret_env, ""), secret=True)}
+
+
+@dataclass(frozen=True)
+class AzureProvider:
+    """ProviderPlugin for Azure from zero."""
+
+    environment: str
+    username: str
+    organization: str | None = None
+    context: Callable[[], automation.PulumiContext] | None = None
+    name: str = "azure"
+
+    def compile(self, spec: RuntimeSpec) -> CompiledPlan:
+        provider = spec.spec.provider
+        if provider.name != "azure":
+            raise SpecError(spec.metadata.name, [("spec.provider.name", "this plan needs provider name: azure")])
+        assert isinstance(provider, AzureProviderSpec)
+        problems = check_bindings(spec)
+        if not provider.aks.managed:
+            problems.append(
+                (
+                    "spec.provider.aks.managed",
+                    "the azure provider creates the AKS cluster; for an existing cluster use provider name: "
+                    "kubeconfig with a kubeconfig from `az aks get-credentials`",
+                )
+            )
+        store = spec.spec.object_store
+        infra = infra_stack(provider, self.environment, self.username, spec.spec.worker_groups, problems)
+        if problems:
+            raise SpecError(f"runtime {spec.metadata.name}", problems)
+        stacks = [infra]
+        reads = {"infra": naming.stack_reference("infra", self.environment, organization=self.organization)}
+        if provider.acr is not None and provider.acr.enabled:
+            stacks.append(registry_stack(provider, self.environment, self.username, self.organization))
+            reads["registry"] = naming.stack_reference("registry", self.environment, organization=self.organization)
+        if store is not None and store.managed:
+            stacks.append(storage_stack(provider, self.environment, self.organization, store))
+            reads["storage"] = naming.stack_reference("storage", self.environment, organization=self.organization)
+        stacks += plane_stacks(spec, self.environment, self.organization, cluster={"source": "infra"}, reads=reads)
+        return CompiledPlan(
+            name=spec.metadata.name, provider=self.name, environment=self.environment, stacks=tuple(stacks)
+        )
+
+    def apply(self, plan: CompiledPlan) -> dict[str, BindingOutputs]:
+        if self.context is None:
+            raise automation.InfraError("AzureProvider.apply needs a Pulumi context (pass context=...)")
+        ctx = self.context()
+
+        def prepare(stack: StackPlan) -> None:
+            if stack.component == "infra":
+                ensure_ephemeral_key(ctx, stack.config.get("ssh", {}).get("mode", "ephemeral"))
+
+        return apply_plan(plan, ctx, prepare=prepare)
