@@ -27,7 +27,11 @@ def study_dir(tmp_path: Path) -> Path:
     d = tmp_path / "study"
     d.mkdir()
     (d / "study.yaml").write_text("apiVersion: modelops/v1\nkind: Study\nstorage: {kind: postgres}\n")
-    (d / "observed.csv").write_text("t,cases\n0,1\n")
+    (d / "data").mkdir()
+    (d / "data" / "observed.csv").write_text("t,cases\n0,1\n")
+    (d / "data" / "table.parquet").write_bytes(b"PAR1\xff\xfe")  # binary: goes to binaryData
+    (d / "__pycache__").mkdir()
+    (d / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\x00")
     (d / "model.py").write_text("def simulate(params, seed):\n    return {}\n")
     (d / "notes.bin").write_bytes(b"\x00\x01")  # unknown suffix: not shipped
     return d

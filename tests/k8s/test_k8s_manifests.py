@@ -156,7 +156,11 @@ def test_k8s_adaptive_with_central_store(study_dir: Path, pick) -> None:
         {"secretRef": {"name": "object-store-exp-001"}},
     ]
     cm = pick.one(m, "ConfigMap", "study-exp-001")
-    assert set(cm["data"]) == {"study.yaml", "observed.csv", "model.py"}
+    assert set(cm["data"]) == {"study.yaml", "data__observed.csv", "model.py"}
+    assert set(cm["binaryData"]) == {"data__table.parquet"}
+    volume = next(v for v in runner["spec"]["template"]["spec"]["volumes"] if v["name"] == "study")
+    assert {"key": "data__observed.csv", "path": "data/observed.csv"} in volume["configMap"]["items"]
+    assert len(volume["configMap"]["items"]) == 4
     assert not pick.by_kind(m, "PersistentVolumeClaim")
 
 

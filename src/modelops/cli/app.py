@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from modelops.cli import adaptive as adaptive_cmd
 from modelops.cli import bundle as bundle_cmd
 from modelops.cli import demo as demo_cmd
 from modelops.cli import run as run_cmd
 from modelops.cli import runs as runs_cmd
 from modelops.cli import version as version_cmd
+from modelops.cli import workspace as workspace_cmd
 
 app = typer.Typer(
     name="mops",
@@ -32,6 +34,7 @@ app.command("version")(version_cmd.version)
 
 # Command groups register here, one line each: app.add_typer(<module>.app, name="<group>").
 app.add_typer(bundle_cmd.app, name="bundle")
+app.add_typer(workspace_cmd.app, name="workspace"), app.add_typer(adaptive_cmd.app, name="adaptive")
 app.command("run")(run_cmd.run), app.command("demo")(demo_cmd.demo), app.add_typer(runs_cmd.app, name="runs")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets as _secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ RUNS_MOUNT = "/var/lib/modelops/runs"
 # A ConfigMap holds at most 1 MiB; leave room for its metadata.
 STUDY_FILES_LIMIT = 900 * 1024
 STUDY_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt", ".py", ".parquet", ".arrow")
+STUDY_DEPTH = 3  # levels of subdirectories shipped (data/observed.csv is 2)
 RUN_ID_LABEL = "modelops.io/run-id"
 # Variable names adlfs reads for az:// URLs (what a StorageBinding provides).
 OBJECT_STORE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_SAS_TOKEN")
@@ -54,37 +55,64 @@ class StudyFilesError(ValueError):
 
 @dataclass(frozen=True)
 class StudyFiles:
-    """The study YAML and its sibling data files, shipped to the runner pods in a ConfigMap."""
+    """The study YAML and the small data and code files under its directory, shipped in a ConfigMap.
+
+    ``files`` maps each path relative to the study's directory (``data/observed.csv``) to its content. A ConfigMap
+    is flat, so each path is stored under a key with ``/`` spelt ``__`` and the volume's ``items`` put it back at
+    its path: the study's relative paths (``observed: data/observed.csv``, ``project: .``) work unchanged.
+    """
 
     study_name: str
-    text: Mapping[str, str]
-    binary: Mapping[str, bytes] = field(default_factory=dict)
+    files: Mapping[str, bytes]
 
     @classmethod
     def from_path(cls, study_file: Path) -> StudyFiles:
-        """The study file plus every small data/code file beside it (not recursive: a ConfigMap is flat)."""
         study_file = Path(study_file)
         if not study_file.is_file():
             raise StudyFilesError(f"study file {study_file} not found; check spec.study in the adaptive spec")
-        text: dict[str, str] = {}
-        binary: dict[str, bytes] = {}
+        root = study_file.parent
+        files: dict[str, bytes] = {}
         total = 0
-        for path in sorted(study_file.parent.iterdir()):
-            if not path.is_file() or (path.suffix not in STUDY_SUFFIXES and path != study_file):
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            hidden = any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+            if hidden or not path.is_file() or len(rel.parts) > STUDY_DEPTH:
+                continue
+            if path.suffix not in STUDY_SUFFIXES and path != study_file:
                 continue
             data = path.read_bytes()
             total += len(data)
-            try:
-                text[path.name] = data.decode("utf-8")
-            except UnicodeDecodeError:
-                binary[path.name] = data
+            files[rel.as_posix()] = data
         if total > STUDY_FILES_LIMIT:
             raise StudyFilesError(
-                f"the files beside {study_file.name} total {total // 1024} KiB, over the {STUDY_FILES_LIMIT // 1024} "
-                "KiB a ConfigMap can hold; move large data into the image or a bundle, or the study into its own "
-                "directory"
+                f"the files under {root} total {total // 1024} KiB, over the {STUDY_FILES_LIMIT // 1024} KiB a "
+                "ConfigMap can hold; move large data into the image or a bundle, or the study into its own directory"
             )
-        return cls(study_file.name, text, binary)
+        keys = [config_key(rel) for rel in files]
+        if len(set(keys)) != len(keys):
+            raise StudyFilesError(f"two files under {root} map to the same ConfigMap key; rename files containing '__'")
+        return cls(study_file.name, files)
+
+    def configmap_data(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(data, binaryData) for the ConfigMap: UTF-8 text as is, anything else base64-encoded."""
+        import base64
+
+        text: dict[str, str] = {}
+        binary: dict[str, str] = {}
+        for rel, data in self.files.items():
+            try:
+                text[config_key(rel)] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                binary[config_key(rel)] = base64.b64encode(data).decode()
+        return text, binary
+
+    def volume_items(self) -> list[dict[str, str]]:
+        return [{"key": config_key(rel), "path": rel} for rel in sorted(self.files)]
+
+
+def config_key(rel: str) -> str:
+    """A ConfigMap key for a relative path (keys allow only [-._a-zA-Z0-9])."""
+    return rel.replace("/", "__")
 
 
 @dataclass(frozen=True)
@@ -202,19 +230,18 @@ def build_adaptive(
         env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
 
     volumes: list[dict[str, Any]] = [
-        {"name": "study", "configMap": {"name": plan.study_configmap}},
+        {"name": "study", "configMap": {"name": plan.study_configmap, "items": plan.study.volume_items()}},
     ]
     mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": STUDY_MOUNT, "readOnly": True}]
+    text, binary = plan.study.configmap_data()
     configmap: Manifest = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(plan.study_configmap, ns, base_lbls),
-        "data": dict(plan.study.text),
+        "data": text,
     }
-    if plan.study.binary:
-        import base64
-
-        configmap["binaryData"] = {k: base64.b64encode(v).decode() for k, v in plan.study.binary.items()}
+    if binary:
+        configmap["binaryData"] = binary
     base.append(configmap)
 
     if plan.runs_url is None:

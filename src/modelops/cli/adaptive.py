@@ -1,0 +1,292 @@
+"""`mops adaptive`: one calibration run on Kubernetes (up, down, status, logs, render).
+
+A run is `mops run STUDY` executed by runner pods in the run's own namespace (``modelops-<run-slug>``), against
+the workspace's Dask scheduler, with an in-cluster PostgreSQL when several runners share the study.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.workspace import (
+    ENV_OPT,
+    JSON_OPT,
+    KUBECONFIG_OPT,
+    cluster_kubeconfig,
+    confirm,
+    errors_as_messages,
+    infra_ref_or_fail,
+    progress_printer,
+    pulumi_context,
+    read_kubeconfig,
+    storage_binding,
+    storage_env,
+)
+
+app = typer.Typer(
+    help=(
+        "Calibration runs on Kubernetes: runner pods execute `mops run STUDY` against the workspace's Dask "
+        "scheduler, in a namespace of their own, with an in-cluster PostgreSQL when several runners share a study.\n\n"
+        "`mops adaptive up examples/adaptive.yaml --run-id exp-001`, then `mops adaptive status exp-001` (trials done, "
+        "best loss) and `mops adaptive logs exp-001`; `mops adaptive down --run-id exp-001` when finished."
+    ),
+    no_args_is_help=True,
+)
+
+RUN_ID_OPT = typer.Option(..., "--run-id", help="The run's id: names its namespace, stack and run records.")
+
+
+def _plan(spec_path: Path, run_id: str, *, dask: Any | None = None, runs_url: str | None = None) -> tuple[Any, Any]:
+    from modelops.infra import naming
+    from modelops.k8s.adaptive import AdaptivePlan, StudyFiles
+    from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path
+
+    spec = load_adaptive_spec(spec_path)
+    study_file = study_path(spec_path, spec)
+    check_study_storage(spec, study_file)
+    plan = AdaptivePlan.for_run(
+        spec,
+        run_id,
+        naming.run_slug(run_id),
+        naming.run_namespace(run_id),
+        StudyFiles.from_path(study_file),
+        workspace_namespace=dask.namespace if dask is not None else None,
+        workspace_scheduler=dask.scheduler_addr if dask is not None else None,
+        runs_url=runs_url,
+    )
+    return spec, plan
+
+
+def _credentials(spec: Any) -> Any:
+    from modelops.k8s.workspace import registry_credentials
+
+    return registry_credentials(spec.spec.image_pull, spec.image)
+
+
+@app.command()
+def render(
+    spec_path: Path = typer.Argument(..., help="The adaptive spec (kind: Adaptive)."),
+    run_id: str = RUN_ID_OPT,
+    show_secrets: bool = typer.Option(False, "--show-secrets", help="Print Secret values instead of redacting them."),
+) -> None:
+    """Print the run's manifests as YAML, in apply order (PostgreSQL, init Job, runners).
+
+    Passwords are generated afresh for the rendering and redacted unless --show-secrets; `kubectl apply` of the
+    output works on any cluster (until the init Job has made the database, runner pods fail and are retried).
+    Object-store credentials come from AZURE_STORAGE_* in your environment.
+    """
+    from modelops.k8s.adaptive import build_adaptive, generate_secrets, object_store_env_from
+    from modelops.k8s.render import to_yaml
+
+    with errors_as_messages():
+        spec, plan = _plan(spec_path, run_id)
+        base, init, runners = build_adaptive(
+            spec,
+            plan,
+            pg_secrets=generate_secrets(spec),
+            results_env=object_store_env_from() or None,
+            credentials=_credentials(spec),
+        )
+    typer.echo(to_yaml(base + init + runners, show_secrets=show_secrets), nl=False)
+
+
+@app.command()
+def up(
+    spec_path: Path = typer.Argument(..., help="The adaptive spec (kind: Adaptive)."),
+    run_id: str = RUN_ID_OPT,
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Start a run: its namespace, PostgreSQL (if the spec has a central store), study files and runner pods.
+
+    The scheduler comes from the workspace stack (or the spec's workspace.namespace); run records go to the spec's
+    results.url, else the storage stack's results container, else a PVC in the run's namespace. Running `up` again
+    with the same --run-id updates the run and keeps its passwords and data.
+    """
+    from modelops.infra import automation
+    from modelops.infra.bindings import DaskBinding
+    from modelops.infra.components.adaptive import adaptive_program
+
+    with errors_as_messages():
+        ctx = pulumi_context(env, create=True)
+        dask = None
+        if automation.stack_exists(ctx, "workspace"):
+            dask = DaskBinding.from_outputs(automation.read_outputs(ctx, "workspace"))
+        storage = storage_binding(ctx)
+        runs_url = storage.url(storage.results_container, "runs") if storage is not None else None
+        spec, plan = _plan(spec_path, run_id, dask=dask, runs_url=runs_url)
+        kc = read_kubeconfig(kubeconfig)
+        env_for_results = storage_env(storage) if plan.runs_url else {}
+        program = adaptive_program(
+            spec,
+            plan,
+            infra_ref=infra_ref_or_fail(ctx, kc),
+            kubeconfig=kc,
+            results_env=env_for_results or None,
+            credentials=_credentials(spec),
+        )
+        outputs = automation.up(
+            ctx, "adaptive", program, run_id=run_id, on_output=None if as_json else progress_printer()
+        )
+    if as_json:
+        print_json(outputs)
+        return
+    console.print(
+        f"run [bold]{run_id}[/] started in namespace {plan.namespace}: runner Job {plan.runner_name}, "
+        f"records at {plan.runs_dir}\nfollow it with `mops adaptive status {run_id}` and `mops adaptive logs {run_id}`",
+        highlight=False,
+    )
+
+
+@app.command()
+def down(
+    run_id: str = RUN_ID_OPT,
+    purge: bool = typer.Option(
+        False, "--purge", help="Also delete the run's namespace with its PostgreSQL volume and runs PVC."
+    ),
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Stop a run: remove its runners, PostgreSQL and Secrets. Its volumes stay unless --purge.
+
+    Without --purge the namespace and its PersistentVolumeClaims (the database and, without an object store, the
+    run records) are kept, so `mops adaptive up` with the same --run-id resumes the study.
+    """
+    from modelops.infra import automation, naming
+    from modelops.k8s import cluster
+
+    with errors_as_messages():
+        ctx = pulumi_context(env)
+        ns = naming.run_namespace(run_id)
+        what = "and DELETE its namespace and volumes" if purge else "(its volumes are kept)"
+        confirm(f"Stop run {run_id!r} in {ns} {what}?", yes)
+        kc_text = cluster_kubeconfig(ctx, kubeconfig) if purge else None  # read before the stacks change
+        automation.destroy(ctx, "adaptive", run_id=run_id, remove=True, on_output=progress_printer())
+        if purge:
+            deleted = cluster.delete_namespace(cluster.clients(kc_text), ns)
+            console.print(f"run {run_id} removed; namespace {ns} {'deleted' if deleted else 'was already gone'}")
+            return
+    console.print(
+        f"run {run_id} stopped; namespace {ns} and its volumes are kept "
+        f"(`mops adaptive down --run-id {run_id} --purge` deletes them)",
+        highlight=False,
+    )
+
+
+def _records(runs_dir: str | None, run_id: str, storage: Any | None) -> dict[str, Any]:
+    """Trials completed and the best loss, from the run's records (an object store, or a local copy)."""
+    if not runs_dir or "://" not in runs_dir:
+        return {"error": f"the run's records are on its PVC ({runs_dir}); read them with `mops adaptive logs`"}
+    if storage is not None:
+        # adlfs reads its credentials from the environment: give this process the storage binding's.
+        os.environ.update(storage_env(storage))
+    from modelops.cli.runs import run_report
+    from modelops.store.results import RunNotFound, RunStore
+
+    try:
+        report = run_report(RunStore(runs_dir, run_id))
+    except RunNotFound:
+        return {"error": f"no records yet at {runs_dir}/{run_id} (the runners write them as trials complete)"}
+    except Exception as exc:  # network, credentials, a partly written file: report, do not crash status
+        return {"error": f"could not read {runs_dir}/{run_id}: {type(exc).__name__}: {exc}"}
+    best = report.get("best") or {}
+    return {
+        "status": report.get("status"),
+        "n_trials": report.get("n_trials"),
+        "completed": report.get("completed"),
+        "failed": report.get("failed"),
+        "best_loss": best.get("loss"),
+        "best_params": best.get("params"),
+    }
+
+
+@app.command()
+def status(
+    run_id: str = typer.Argument(..., help="The run's id (as given to `up --run-id`)."),
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    runs_dir: str | None = typer.Option(None, "--runs-dir", help="Read the run records here instead."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Show a run: its runner pods (from the cluster), and trials completed and best loss (from its records)."""
+    from modelops.infra import automation
+    from modelops.infra.automation import InfraError
+    from modelops.infra.bindings import BindingError
+    from modelops.k8s import cluster
+
+    with errors_as_messages():
+        ctx = pulumi_context(env)
+        outputs = automation.read_outputs(ctx, "adaptive", run_id=run_id)
+        ns, runner = outputs.get("run_namespace"), outputs.get("runner_name")
+        report: dict[str, Any] = {"run_id": run_id, "namespace": ns, "runner": runner}
+        report["runs_dir"] = runs_dir or outputs.get("runs_dir")
+        try:
+            api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+            job = cluster.job_status(api, ns, runner)
+            report["runners"] = {
+                "state": job.state,
+                "active": job.active,
+                "succeeded": job.succeeded,
+                "failed": job.failed,
+                "pods": [p.__dict__ for p in job.pods],
+            }
+        except (cluster.ClusterError, InfraError, BindingError) as exc:
+            report["runners"] = {"error": str(getattr(exc, "message", exc))}
+        report["records"] = _records(report["runs_dir"], run_id, storage_binding(ctx))
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"run [bold]{run_id}[/] in {ns}, records at {report['runs_dir']}", highlight=False)
+    runners = report["runners"]
+    if "error" in runners:
+        err_console.print(f"[yellow]runners:[/] {runners['error']}", highlight=False)
+    else:
+        table = Table("pod", "phase", "restarts", "waiting", title=f"runners: {runners['state']}")
+        for p in runners["pods"]:
+            table.add_row(p["name"], p["phase"], str(p["restarts"]), p["reason"] or "")
+        console.print(table)
+    records = report["records"]
+    if "error" in records:
+        err_console.print(f"[yellow]records:[/] {records['error']}", highlight=False)
+    else:
+        console.print(
+            f"trials completed {records['completed']}/{records['n_trials']} (failed {records['failed']}), "
+            f"best loss {records['best_loss']}, status {records['status']}",
+            highlight=False,
+        )
+
+
+@app.command()
+def logs(
+    run_id: str = typer.Argument(..., help="The run's id."),
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    tail: int | None = typer.Option(200, "--tail", help="Lines per pod (0 for all)."),
+    init: bool = typer.Option(False, "--init", help="Show the PostgreSQL init Job's log instead of the runners'."),
+) -> None:
+    """Print the runner pods' logs (each pod's `mops run` output), or the database init Job's with --init."""
+    from modelops.infra import automation, naming
+    from modelops.k8s import cluster
+    from modelops.k8s.postgres import PostgresNames
+
+    with errors_as_messages():
+        ctx = pulumi_context(env)
+        outputs = automation.read_outputs(ctx, "adaptive", run_id=run_id)
+        ns = outputs.get("run_namespace") or naming.run_namespace(run_id)
+        job = PostgresNames(naming.run_slug(run_id)).init_job if init else outputs.get("runner_name")
+        api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+        printed = False
+        for pod, text in cluster.job_logs(api, ns, job, tail=tail or None):
+            printed = True
+            console.rule(pod)
+            typer.echo(text, nl=not text.endswith("\n"))
+    if not printed:
+        fail(f"no pods of Job {job} in {ns} yet", hint=f"check `mops adaptive status {run_id}`")

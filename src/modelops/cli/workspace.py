@@ -1,0 +1,266 @@
+"""`mops workspace`: the Dask workspace on Kubernetes (up, down, status, render).
+
+The helpers at the top (context, kubeconfig, bindings, error handling) are shared with `mops adaptive`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from modelops.cli.output import console, err_console, fail, print_json
+
+app = typer.Typer(
+    help=(
+        "The Dask workspace on Kubernetes: a scheduler and groups of workers that every run shares.\n\n"
+        "`mops workspace up examples/workspace.yaml` deploys it to the cluster of `mops infra up` (or to any "
+        "cluster with --kubeconfig); `mops workspace render SPEC | kubectl apply -f -` does the same without Pulumi. "
+        "Runs connect to it with `mops adaptive up`."
+    ),
+    no_args_is_help=True,
+)
+
+ENV_OPT = typer.Option(None, "--env", help="Environment (default: `environment` in ~/.modelops/config.yaml).")
+KUBECONFIG_OPT = typer.Option(
+    None,
+    "--kubeconfig",
+    help="Use this kubeconfig (an existing cluster: AKS, kind, k3d...) instead of the infra stack's.",
+    exists=True,
+    dir_okay=False,
+    readable=True,
+)
+JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+# --- shared with `mops adaptive` -------------------------------------------------------------------------------------
+@contextmanager
+def errors_as_messages() -> Iterator[None]:
+    """Turn the expected failures (bad spec, missing config, Pulumi or cluster problems) into clear exits."""
+    from modelops.infra.automation import InfraError
+    from modelops.infra.bindings import BindingError
+    from modelops.infra.naming import NamingError
+    from modelops.k8s.adaptive import StudyFilesError
+    from modelops.k8s.cluster import ClusterError
+    from modelops.k8s.workspace import K8sConfigError
+    from modelops.specs.base import SpecError
+
+    try:
+        yield
+    except SpecError as exc:
+        fail(str(exc), hint="fix the fields listed above; docs/kubernetes.md describes every key")
+    except InfraError as exc:
+        fail(exc.message, hint=exc.hint, code=exc.exit_code)
+    except (K8sConfigError, StudyFilesError, NamingError, BindingError) as exc:
+        fail(str(exc))
+    except ClusterError as exc:
+        fail(str(exc))
+
+
+def global_config(env: str | None) -> Any:
+    from modelops.specs.config import load_config
+
+    config = load_config()
+    if env:
+        from modelops.infra.naming import check_environment
+
+        config = config.model_copy(update={"environment": check_environment(env)})
+    return config
+
+
+def pulumi_context(env: str | None, *, create: bool = False) -> Any:
+    from modelops.infra.automation import PulumiContext
+
+    return PulumiContext.from_config(global_config(env), create_passphrase=create)
+
+
+def read_kubeconfig(path: Path | None) -> str | None:
+    return path.read_text(encoding="utf-8") if path is not None else None
+
+
+def infra_ref_or_fail(ctx: Any, kubeconfig: str | None) -> str | None:
+    """The infra stack's reference, when no kubeconfig was given (and the stack must then exist)."""
+    from modelops.infra import automation
+
+    if kubeconfig is not None:
+        return None
+    if not automation.stack_exists(ctx, "infra"):
+        fail(
+            f"no infra stack in environment {ctx.environment!r}, so there is no cluster to deploy to",
+            hint="create one with `mops infra up`, or target an existing cluster with --kubeconfig PATH",
+        )
+    return ctx.stack_reference("infra")
+
+
+def cluster_kubeconfig(ctx: Any | None, path: Path | None) -> str:
+    """The kubeconfig text for reading the cluster: --kubeconfig, else the infra stack's (secret) output."""
+    if path is not None:
+        return path.read_text(encoding="utf-8")
+    from modelops.infra import automation
+    from modelops.infra.bindings import ClusterBinding
+
+    return ClusterBinding.from_outputs(automation.read_outputs(ctx, "infra")).kubeconfig
+
+
+def storage_binding(ctx: Any) -> Any | None:
+    """The storage stack's binding when that stack exists (object store for results and the cache)."""
+    from modelops.infra import automation
+    from modelops.infra.bindings import StorageBinding
+
+    if not automation.stack_exists(ctx, "storage"):
+        return None
+    return StorageBinding.from_outputs(automation.read_outputs(ctx, "storage"))
+
+
+def storage_env(binding: Any | None) -> dict[str, str]:
+    """Object-store variables for pods: the storage binding's account and SAS, else the caller's AZURE_STORAGE_*."""
+    from modelops.infra.bindings import STORAGE_ACCOUNT_ENV
+    from modelops.k8s.adaptive import object_store_env_from
+
+    if binding is not None:
+        return {STORAGE_ACCOUNT_ENV: binding.account_name, **binding.secret_env()}
+    return object_store_env_from()
+
+
+def progress_printer() -> Callable[[str], None]:
+    return lambda line: err_console.print(line.rstrip("\n"), highlight=False, markup=False)
+
+
+def confirm(question: str, yes: bool) -> None:
+    if not yes and not typer.confirm(question, default=False):
+        fail("cancelled; nothing was changed", code=1)
+
+
+# --- commands --------------------------------------------------------------------------------------------------------
+def _load(spec_path: Path) -> Any:
+    from modelops.specs.workspace import load_workspace_spec
+
+    return load_workspace_spec(spec_path)
+
+
+def _credentials(spec: Any) -> Any:
+    from modelops.k8s.workspace import registry_credentials
+
+    return registry_credentials(spec.spec.image_pull, spec.image)
+
+
+@app.command()
+def render(
+    spec_path: Path = typer.Argument(..., help="The workspace spec (kind: Workspace)."),
+    env: str | None = ENV_OPT,
+    show_secrets: bool = typer.Option(False, "--show-secrets", help="Print Secret values instead of redacting them."),
+) -> None:
+    """Print the manifests `up` would apply, as YAML (pipe to `kubectl apply -f -` for any cluster).
+
+    Secret values (the GHCR pull secret, object-store credentials from AZURE_STORAGE_* in your environment) are
+    redacted unless --show-secrets.
+    """
+    from modelops.k8s.adaptive import object_store_env_from
+    from modelops.k8s.render import to_yaml
+    from modelops.k8s.workspace import build_workspace
+
+    with errors_as_messages():
+        spec = _load(spec_path)
+        ns = spec.namespace_for(global_config(env).environment)
+        manifests = build_workspace(spec, ns, credentials=_credentials(spec), storage_env=object_store_env_from())
+    typer.echo(to_yaml(manifests, show_secrets=show_secrets), nl=False)
+
+
+@app.command()
+def up(
+    spec_path: Path = typer.Argument(..., help="The workspace spec (kind: Workspace)."),
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Deploy (or update) the workspace: namespace, Dask scheduler, worker groups, network policies.
+
+    Uses the infra stack's cluster (`mops infra up`) unless --kubeconfig is given. When the storage stack exists
+    (`mops storage up`), workers get its object-store credentials for the simulation cache and outputs.
+    """
+    from modelops.infra import automation
+    from modelops.infra.components.workspace import workspace_program
+
+    with errors_as_messages():
+        spec = _load(spec_path)
+        credentials = _credentials(spec)
+        ctx = pulumi_context(env, create=True)
+        ns = spec.namespace_for(ctx.environment)
+        kc = read_kubeconfig(kubeconfig)
+        program = workspace_program(
+            spec,
+            namespace=ns,
+            infra_ref=infra_ref_or_fail(ctx, kc),
+            kubeconfig=kc,
+            credentials=credentials,
+            storage_env=storage_env(storage_binding(ctx)) or None,
+        )
+        outputs = automation.up(ctx, "workspace", program, on_output=None if as_json else progress_printer())
+    _print_outputs(outputs, as_json, title=f"workspace {ns}")
+
+
+def _print_outputs(outputs: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        print_json(outputs)
+        return
+    table = Table(title=title, show_header=False)
+    for key in sorted(outputs):
+        table.add_row(key, str(outputs[key]))
+    console.print(table)
+
+
+@app.command()
+def down(
+    env: str | None = ENV_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Remove the workspace (scheduler, workers, namespace). The cluster and the runs' namespaces stay."""
+    from modelops.infra import automation
+
+    with errors_as_messages():
+        ctx = pulumi_context(env)
+        confirm(f"Destroy the Dask workspace of environment {ctx.environment!r}?", yes)
+        automation.destroy(ctx, "workspace", remove=True, on_output=progress_printer())
+    console.print(f"workspace of environment {ctx.environment!r} removed")
+
+
+@app.command()
+def status(
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Show the workspace's stack outputs and, from the cluster, each Deployment's ready replicas."""
+    from modelops.infra import automation
+    from modelops.infra.automation import InfraError
+    from modelops.infra.bindings import BindingError
+    from modelops.k8s import cluster
+
+    with errors_as_messages():
+        ctx = pulumi_context(env)
+        outputs = automation.redact(automation.read_output_values(ctx, "workspace"))
+        report: dict[str, Any] = {"environment": ctx.environment, "outputs": outputs, "workloads": None}
+        try:
+            api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+            workloads = cluster.workspace_status(api, outputs.get("namespace", ""))
+            report["workloads"] = [
+                {"kind": w.kind, "name": w.name, "desired": w.desired, "ready": w.ready} for w in workloads
+            ]
+        except (cluster.ClusterError, InfraError, BindingError) as exc:
+            report["cluster_error"] = str(getattr(exc, "message", exc))
+    if as_json:
+        print_json(report)
+        return
+    _print_outputs(outputs, False, title=f"workspace ({ctx.environment})")
+    if report.get("cluster_error"):
+        err_console.print(f"[yellow]cluster:[/] {report['cluster_error']}", highlight=False)
+        return
+    table = Table("workload", "ready", "desired", title="on the cluster")
+    for w in report["workloads"] or []:
+        colour = "green" if w["ready"] >= w["desired"] else "yellow"
+        table.add_row(w["name"], f"[{colour}]{w['ready']}[/]", str(w["desired"]))
+    console.print(table)
