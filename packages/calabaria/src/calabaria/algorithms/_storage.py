@@ -76,6 +76,28 @@ def _local_naive(moment: datetime) -> datetime:
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+def _open_rdb(url: str, heartbeat: float, lease_seconds: float) -> RDBStorage:
+    """RDBStorage with Optuna's heartbeat. Runners started together on a fresh database race to create Optuna's
+    tables, and the losers see an IntegrityError (PostgreSQL's pg_type unique index): the tables exist by then, so
+    trying again succeeds."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=max(1, math.ceil(heartbeat)),
+                    grace_period=max(1, math.ceil(lease_seconds)),
+                )
+        except (IntegrityError, ProgrammingError):
+            if attempt == 5:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[BaseStorage, Lease]:
     """An Optuna storage from None (in memory), a URL (``sqlite:///...``, ``postgresql+psycopg://...``,
     ``journal:///abs/path.log``) or a storage object, with the lease that suits it."""
@@ -96,13 +118,7 @@ def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[
                 raise StorageError(f"cannot open journal file {path!r}: {exc}") from None
         else:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    obj = RDBStorage(
-                        storage,
-                        heartbeat_interval=max(1, math.ceil(heartbeat)),
-                        grace_period=max(1, math.ceil(lease_seconds)),
-                    )
+                obj = _open_rdb(storage, heartbeat, lease_seconds)
             except Exception as exc:  # SQLAlchemy raises many kinds; the user needs the URL and the reason
                 raise StorageError(
                     f"cannot open Optuna storage {storage!r}: {type(exc).__name__}: {exc}. Use sqlite:///path.db, "
