@@ -85,8 +85,11 @@ class ObjectStoreRepository:
     def _exists(self, remote: str) -> bool:
         try:
             return bool(self.fs.exists(remote))
-        except OSError as exc:
-            raise RepositoryError(f"cannot reach bundle repository {self.url!r}: {exc}") from None
+        except Exception as exc:  # each backend has its own network errors (azure.core, botocore, OSError)
+            raise RepositoryError(
+                f"cannot reach bundle repository {self.url!r} ({type(exc).__name__}: {exc})",
+                hint="check the URL and the credentials in the environment (e.g. AZURE_STORAGE_CONNECTION_STRING)",
+            ) from None
 
     def push(self, index: BundleIndex, sources: Mapping[str, Path], *, source_name: str | None = None) -> PushStats:
         digest = index.digest
@@ -132,6 +135,11 @@ class ObjectStoreRepository:
             raise NotFoundError(
                 f"bundle {digest} is not in repository {self.url}",
                 hint="push it with `mops bundle push DIR --to URL`, or check the repository URL",
+            ) from None
+        except Exception as exc:
+            raise RepositoryError(
+                f"cannot read bundle {digest} from {self.url!r} ({type(exc).__name__}: {exc})",
+                hint="check the URL and the credentials in the environment (e.g. AZURE_STORAGE_CONNECTION_STRING)",
             ) from None
 
     def iter_file(self, digest: str) -> Iterator[bytes]:
