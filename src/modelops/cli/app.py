@@ -6,9 +6,14 @@ import typer
 
 from modelops.cli import adaptive as adaptive_cmd
 from modelops.cli import bundle as bundle_cmd
+from modelops.cli import config as config_cmd
 from modelops.cli import demo as demo_cmd
+from modelops.cli import destroy as destroy_cmd
+from modelops.cli import infra as infra_cmd
+from modelops.cli import registry as registry_cmd
 from modelops.cli import run as run_cmd
 from modelops.cli import runs as runs_cmd
+from modelops.cli import storage as storage_cmd
 from modelops.cli import version as version_cmd
 from modelops.cli import workspace as workspace_cmd
 
@@ -36,6 +41,13 @@ app.command("version")(version_cmd.version)
 app.add_typer(bundle_cmd.app, name="bundle")
 app.add_typer(workspace_cmd.app, name="workspace"), app.add_typer(adaptive_cmd.app, name="adaptive")
 app.command("run")(run_cmd.run), app.command("demo")(demo_cmd.demo), app.add_typer(runs_cmd.app, name="runs")
+(
+    app.add_typer(config_cmd.app, name="config"),
+    app.add_typer(infra_cmd.app, name="infra"),
+    app.add_typer(registry_cmd.app, name="registry"),
+    app.add_typer(storage_cmd.app, name="storage"),
+    app.add_typer(destroy_cmd.app, name="destroy"),
+)
 
 
 def main() -> None:

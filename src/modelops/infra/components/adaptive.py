@@ -65,7 +65,10 @@ class AdaptiveRun(pulumi.ComponentResource):
             spec, plan, pg_secrets=pg_secrets, results_env=results_env, credentials=credentials
         )
         ns_name = resource_name(base[0])
-        self.base = create_manifests(base, parent=self, provider=provider, retain={ns_name: True})
+        # Kept by `pulumi destroy`: the namespace and the runs PVC (the StatefulSet's own PVC is not a Pulumi
+        # resource and survives through its retention policy); `down --purge` deletes the namespace with them.
+        keep = {resource_name(m): True for m in base if m["kind"] in ("Namespace", "PersistentVolumeClaim")}
+        self.base = create_manifests(base, parent=self, provider=provider, retain=keep)
         namespace = self.base[ns_name]
         self.init = create_manifests(init, parent=self, provider=provider, depends_on=[namespace, *self.base.values()])
         self.runners = create_manifests(

@@ -158,3 +158,8 @@ class ModelOpsCluster(pulumi.ComponentResource):
                 "fqdn": self.fqdn,
             }
         )
+
+
+def resource_group_urn(stack: str, project: str, component_name: str = "modelops") -> str:
+    """The URN of the cluster component's resource group (used to target it alone, e.g. before deleting it)."""
+    return f"urn:pulumi:{stack}::{project}::{TYPE}$azure-native:resources:ResourceGroup::{component_name}-rg"
