@@ -94,3 +94,15 @@ def test_tampered_bundle_pull_fails_with_integrity_error(project, tmp_path, mops
     blob.write_bytes(b"# Evil\n")
     err = " ".join(mops("bundle", "pull", ref, code=1).stderr.split())
     assert "README.md" in err and "tampered" in err
+
+
+@pytest.mark.services
+def test_cli_against_a_real_registry(project, tmp_path, tree, mops, oci_registry):
+    url = f"oci://{oci_registry.host}/cli/bundles"
+    ref = mops("bundle", "push", str(project), "--to", url).stdout.strip()
+    assert ref.startswith(url + "@sha256:")
+    listed = json.loads(mops("bundle", "ls", url, "--json").stdout)
+    assert [b["ref"] for b in listed] == [ref] and listed[0]["source"] == "sir-project"
+    mops("bundle", "pull", ref, "--dest", str(tmp_path / "from-registry"))
+    assert tree(tmp_path / "from-registry") == {f.path: (project / f.path).read_bytes() for f in scan(project).index}
+    assert json.loads(mops("bundle", "diff", ref, str(project), "--json").stdout)["unchanged"]

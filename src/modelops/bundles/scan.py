@@ -64,7 +64,9 @@ def _read_rules(directory: Path, base: str) -> list[_Rules]:
     for name in IGNORE_FILES:
         f = directory / name
         if f.is_file():
-            rules.append(_Rules(base, GitIgnoreSpec.from_lines(f.read_text(encoding="utf-8").splitlines())))
+            # surrogateescape: a stray non-UTF-8 byte in an ignore file must not stop a push; patterns stay exact.
+            lines = f.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+            rules.append(_Rules(base, GitIgnoreSpec.from_lines(lines)))
     return rules
 
 
