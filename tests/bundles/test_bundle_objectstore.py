@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def test_local_round_trip_is_byte_identical(project, tmp_path, tree):
     assert tree(local) == expected
     pull(result.ref, tmp_path / "pulled")
     assert tree(tmp_path / "pulled") == expected
+    assert not os.access(local / "README.md", os.W_OK) or os.geteuid() == 0  # the shared cache is read-only
+    assert (local / "README.md").stat().st_mode & 0o222 == 0
+    assert (tmp_path / "pulled" / "README.md").stat().st_mode & 0o200  # a --dest copy is a working copy
 
 
 def test_push_is_idempotent_and_deduplicates_across_bundles(project, tmp_path):

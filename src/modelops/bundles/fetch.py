@@ -50,10 +50,12 @@ def download_files(
     dest: Path,
     *,
     on_file: Callable[[str, int], None] | None = None,
+    read_only: bool = True,
 ) -> None:
     """Write every file of ``index`` under the existing directory ``dest``, verifying size and sha256 of each.
 
-    Raises IntegrityError at the first file whose bytes do not match (the caller discards ``dest``).
+    Raises IntegrityError at the first file whose bytes do not match (the caller discards ``dest``). Files are made
+    read-only unless ``read_only=False`` (a working copy from `mops bundle pull --dest`).
     """
     fetched: dict[str, Path] = {}  # sha256 -> a file already written and verified: copy it, do not re-download
     for entry in index:
@@ -69,8 +71,8 @@ def download_files(
                 "nothing was installed",
                 hint="push the bundle again from the project directory",
             )
-        # Cached bundles are shared by every task on the machine; make accidental edits fail loudly.
-        os.chmod(target, 0o444)
+        if read_only:  # cached bundles are shared by every task on the machine; make accidental edits fail loudly
+            os.chmod(target, 0o444)
         fetched[entry.sha256] = target
         if on_file:
             on_file(entry.path, size)

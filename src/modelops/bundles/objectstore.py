@@ -66,7 +66,7 @@ class ObjectStoreRepository:
     def _put_file(self, local: Path, remote: str) -> None:
         if self._local:
             tmp = f"{remote}.tmp-{uuid.uuid4().hex}"
-            self.fs.makedirs(self.fs._parent(remote), exist_ok=True)
+            os.makedirs(os.path.dirname(remote), exist_ok=True)
             self.fs.put_file(str(local), tmp)
             os.replace(tmp, remote)
         else:
@@ -75,7 +75,7 @@ class ObjectStoreRepository:
     def _put_bytes(self, data: bytes, remote: str) -> None:
         if self._local:
             tmp = f"{remote}.tmp-{uuid.uuid4().hex}"
-            self.fs.makedirs(self.fs._parent(remote), exist_ok=True)
+            os.makedirs(os.path.dirname(remote), exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, remote)

@@ -84,7 +84,7 @@ def pull(
     staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     try:
-        download_files(repo, index, staging)
+        download_files(repo, index, staging, read_only=False)
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)
