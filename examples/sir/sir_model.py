@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-DEFAULTS = {"population": 100_000, "initial_infected": 20, "days": 100}
+DEFAULTS = {"population": 100_000, "initial_infected": 100, "days": 100}
 
 
 def simulate(params: Mapping[str, Any], seed: int) -> dict[str, pl.DataFrame]:

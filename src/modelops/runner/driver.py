@@ -612,6 +612,10 @@ def run_study(
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         raise
     finally:
+        close = getattr(algorithm, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()  # stops an algorithm's heartbeat thread and releases its storage
         journal.close()
         trials_url, replicates_url = store.consolidate()
         summary = RunSummary(
