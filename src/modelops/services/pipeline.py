@@ -9,6 +9,7 @@ scheduler and the workers' memory stay bounded however many groups a caller hand
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from collections import deque
@@ -128,7 +129,12 @@ class GroupPipeline:
     def _pump(self, *, flush: bool) -> None:
         size = self.chunk_size
         while self._tasks < self.max_tasks and self._pending and (flush or len(self._pending) >= size):
-            chunk = [self._pending.popleft() for _ in range(min(size, len(self._pending)))]
+            take = min(size, len(self._pending))
+            if flush:
+                # The caller is waiting (often: no more groups to come). Spread the remainder over the free task
+                # slots rather than one big last task, so the tail of a batch does not run on a single worker.
+                take = min(take, math.ceil(len(self._pending) / (self.max_tasks - self._tasks)))
+            chunk = [self._pending.popleft() for _ in range(take)]
             self._backend.dispatch(chunk)
             self._tasks += 1
             self.tasks_submitted += 1
