@@ -211,10 +211,17 @@ def test_k8s_adaptive_without_store_has_no_passwords(mocks: Mocks, pick, study_d
 
     spec, plan = _adaptive(study_dir / "study.yaml", pick)
     seen: dict[str, Any] = {}
+    capture = Capture()
 
     @pulumi.runtime.test
     def program() -> pulumi.Output:
-        run = AdaptiveRun("run", spec, plan, provider=kubernetes_provider("adaptive", kubeconfig=KUBECONFIG))
+        run = AdaptiveRun(
+            "run",
+            spec,
+            plan,
+            provider=kubernetes_provider("adaptive", kubeconfig=KUBECONFIG),
+            opts=pulumi.ResourceOptions(transformations=[capture]),
+        )
         return pulumi.Output.all(run.postgres_secret_name, run.runner_name).apply(lambda v: seen.update(v=v))
 
     program()
@@ -222,3 +229,5 @@ def test_k8s_adaptive_without_store_has_no_passwords(mocks: Mocks, pick, study_d
     assert not mocks.of_type("random:index/randomPassword:RandomPassword")
     assert not mocks.of_type("kubernetes:apps/v1:StatefulSet")
     assert mocks.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    # The run records' PVC survives `down` like the namespace that holds it.
+    assert capture.opts["persistentvolumeclaim-modelops-exp-001-runs-exp-001"].retain_on_delete is True

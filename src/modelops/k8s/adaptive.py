@@ -46,6 +46,7 @@ STUDY_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt", ".py", ".parquet", "
 STUDY_DEPTH = 3  # levels of subdirectories shipped (data/observed.csv is 2)
 RUN_ID_LABEL = "modelops.io/run-id"
 # Variable names adlfs reads for az:// URLs (what a StorageBinding provides).
+AZURE_SCHEMES = ("az://", "abfs://", "abfss://")
 OBJECT_STORE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_SAS_TOKEN")
 
 
@@ -264,15 +265,15 @@ def build_adaptive(
         )
         volumes.append({"name": "runs", "persistentVolumeClaim": {"claimName": plan.runs_pvc}})
         mounts.append({"name": "runs", "mountPath": RUNS_MOUNT})
-    else:
-        if not results_env:
-            raise K8sConfigError(
-                f"results go to {plan.runs_url}, but there are no object-store credentials: give the storage "
-                f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
-                "(with AZURE_STORAGE_SAS_TOKEN)"
-            )
+    elif results_env:
         base.append(secret(plan.results_secret, ns, base_lbls, results_env))
         env_from.append({"secretRef": {"name": plan.results_secret}})
+    elif plan.runs_url.startswith(AZURE_SCHEMES):
+        raise K8sConfigError(
+            f"results go to {plan.runs_url}, but there are no object-store credentials: give the storage "
+            f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
+            "(with AZURE_STORAGE_SAS_TOKEN)"
+        )
 
     runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
     c = container(
