@@ -160,3 +160,12 @@ def test_exec_cache_on_azure_blob(azurite) -> None:
     fs.pipe_file(f"{container}/sims/{key[:2]}/{key}.zip", b"broken")
     assert cache.get(key) is None and cache.corrupt_entries == 1
     assert not fs.exists(f"{container}/sims/{key[:2]}/{key}.zip")
+
+
+def test_exec_code_identity_of_single_file_model_covers_its_neighbours(tmp_path: Path) -> None:
+    name = f"exec_single_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("def f(p, s):\n    return {}\n")
+    (tmp_path / "exec_helpers_for_single.py").write_text("K = 1\n")
+    first = code_identity(f"{name}:f", None, [tmp_path])
+    (tmp_path / "exec_helpers_for_single.py").write_text("K = 2\n")
+    assert code_identity(f"{name}:f", None, [tmp_path]) != first

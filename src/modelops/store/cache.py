@@ -14,6 +14,7 @@ removed and reported as a miss, never returned.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -169,9 +170,15 @@ class SimulationCache:
 # --- code identity -----------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _packages_distributions() -> Mapping[str, list[str]]:
+    # Scanning every installed distribution takes ~0.2 s: once per process.
+    return metadata.packages_distributions()
+
+
 def _distribution_versions(top_level: str) -> list[str]:
     try:
-        dists = metadata.packages_distributions().get(top_level, [])
+        dists = _packages_distributions().get(top_level, [])
     except Exception:  # broken metadata of an unrelated distribution must not break caching
         dists = []
     versions = []
@@ -189,9 +196,10 @@ def code_identity(fn_ref: str, bundle_ref: str | None, search_path: Sequence[str
     """What the outputs of ``fn_ref`` depend on, as a short string for cache keys.
 
     - with a bundle: the bundle's content digest (the hex after ``sha256:``);
-    - otherwise: a SHA-256 over the source of the function's module and, when that module lives in a project
-      package (not an installed one), every ``.py`` file of its top-level package, plus the versions of the
-      distributions that provide the top-level package. Editing the model's code therefore invalidates its entries.
+    - project code (not installed): a SHA-256 over every ``.py`` file of the function's top-level package, or, for
+      a single-file module, of the ``.py`` files in its directory; editing the model or a helper it imports
+      invalidates its entries;
+    - installed code: the function's module source plus the versions of the distributions providing it.
     """
     if bundle_ref is not None:
         _, sep, digest = bundle_ref.partition("sha256:")
@@ -208,22 +216,24 @@ def code_identity(fn_ref: str, bundle_ref: str | None, search_path: Sequence[str
     add_search_path(search_path)
     module = import_module(module_name, fn_ref)
     h = hashlib.sha256(b"modelops:code:v1\0")
-    files: list[Path] = []
-    module_file = getattr(module, "__file__", None)
-    if module_file:
-        files.append(Path(module_file))
+    module_file = Path(module.__file__) if getattr(module, "__file__", None) else None
     top_level = module_name.split(".")[0]
-    top = sys.modules.get(top_level)
-    top_paths = list(getattr(top, "__path__", []) or [])
-    if top_paths and not _is_installed_path(Path(top_paths[0])):
-        pkg_files = sorted(Path(top_paths[0]).rglob("*.py"))[:_MAX_PACKAGE_FILES]
-        files.extend(pkg_files)
-    anchor = Path(top_paths[0]).parent if top_paths else (Path(module_file).parent if module_file else Path("."))
+    top_paths = list(getattr(sys.modules.get(top_level), "__path__", []) or [])
+    home = Path(top_paths[0]) if top_paths else (module_file.parent if module_file else None)
+    installed = home is not None and _is_installed_path(home)
+    files: list[Path] = [module_file] if module_file else []
+    if home is not None and not installed:
+        # Project code: the whole top-level package, or the modules next to a single-file model, since the model
+        # imports its helpers from there. Installed code is identified by its distribution's version instead.
+        found = home.rglob("*.py") if top_paths else home.glob("*.py")
+        files.extend(sorted(found)[:_MAX_PACKAGE_FILES])
+    anchor = home.parent if top_paths and home is not None else (home or Path("."))
     for path in sorted(set(files)):
         # Paths relative to the project, so the same code checked out elsewhere has the same identity.
         label = path.relative_to(anchor) if path.is_relative_to(anchor) else Path(path.name)
         with contextlib.suppress(OSError):
             h.update(label.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    for version in _distribution_versions(top_level):
-        h.update(version.encode() + b"\0")
+    if installed or home is None:
+        for version in _distribution_versions(top_level):
+            h.update(version.encode() + b"\0")
     return f"src:{h.hexdigest()[:32]}"
