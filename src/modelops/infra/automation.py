@@ -247,7 +247,10 @@ def _tail(exc: Exception, lines: int = 12) -> str:
 @contextmanager
 def translated(ctx: PulumiContext, component: str, run_id: str | None = None) -> Iterator[None]:
     """Turn the Automation API's exceptions into :class:`InfraError`s that say what to do."""
-    stack = ctx.stack_name(component, run_id)
+    try:
+        stack = ctx.stack_name(component, run_id)
+    except naming.NamingError:  # listing all runs of a component: no single stack name
+        stack = f"{naming.PREFIX}-{component}-{ctx.environment}-*"
     try:
         yield
     except InfraError:
