@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -67,9 +68,13 @@ def git_info(path: str | Path | None) -> dict[str, Any] | None:
 
 
 def runner_identity() -> str:
-    """This process's name among the runners of a study: host and pid (also the name of its record part files)."""
+    """A name for this runner session: host, pid and a random token (also the name of its record part files).
+
+    The token matters: in a container every runner is pid 1, and a restarted pod keeps its hostname, so host and
+    pid alone would let a new session's records collide with (and be deduplicated against) an old session's.
+    """
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()) or "host"
-    return f"{host}-{os.getpid()}"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def environment() -> dict[str, Any]:
