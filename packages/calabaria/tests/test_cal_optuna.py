@@ -168,3 +168,17 @@ def test_tpe_beats_random_on_a_smooth_function_reproducibly() -> None:
 def test_entry_points_name_both_algorithms() -> None:
     found = {ep.name: ep.load() for ep in entry_points(group="modelops.algorithms")}
     assert found["optuna"] is OptunaAlgorithm and found["sweep"] is SweepAlgorithm
+
+
+def test_a_small_discrete_space_finishes_without_running_a_point_twice() -> None:
+    space = {"k": {"low": 1, "high": 3, "type": "int"}, "m": {"choices": ["a", "b"]}}
+    assert OptunaAlgorithm(space, n_trials=50).n_trials == 6  # only 6 distinct points exist
+    alg = OptunaAlgorithm(space, seed=0, n_trials=6)
+    told: list[str] = []
+    for _ in range(200):
+        if alg.finished():
+            break
+        asked = alg.ask(2)
+        alg.tell([TrialResult(p.param_id, p.params["k"] + (p.params["m"] == "a")) for p in asked])
+        told += [p.param_id for p in asked]
+    assert alg.finished() and len(told) == len(set(told)) == 6

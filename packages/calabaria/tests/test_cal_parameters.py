@@ -104,3 +104,9 @@ def test_validate_reports_every_problem() -> None:
         space.validate({"beta": 0.5, "n": 2, "mode": "a", "gamma": 0.2})
     # an integral float is accepted for an int parameter and comes back as an int
     assert type(space.validate({"beta": 0.5, "n": 2.0, "mode": "a"})["n"]) is int
+
+
+def test_cardinality() -> None:
+    small = {"k": {"low": 1, "high": 3, "type": "int"}, "m": {"choices": [1, 2]}}
+    assert ParameterSpace.from_dict(small).cardinality() == 6
+    assert ParameterSpace.from_dict(SPACE).cardinality() is None

@@ -308,6 +308,15 @@ class ParameterSpace:
     def __len__(self) -> int:
         return len(self.parameters)
 
+    def cardinality(self) -> int | None:
+        """How many distinct parameter sets the space holds, or None when a float parameter makes it infinite."""
+        total = 1
+        for p in self.parameters:
+            if isinstance(p, FloatParameter):
+                return None
+            total *= len(p.choices) if isinstance(p, CategoricalParameter) else p.high - p.low + 1
+        return total
+
     # --- values -------------------------------------------------------------------------------------------------
 
     def validate(self, params: Mapping[str, Any], *, allow_missing_fixed: bool = True) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping
@@ -153,6 +154,15 @@ class OptunaAlgorithm:
         self.space = ParameterSpace.coerce(space)
         if not self.space.names:
             raise ValueError("OptunaAlgorithm needs at least one free parameter; a space of only fixed values")
+        cardinality = self.space.cardinality()
+        if cardinality is not None and cardinality < n_trials:
+            # A discrete space cannot give more distinct parameter sets than it holds; asking for more would never end.
+            log.warning(
+                "OptunaAlgorithm: the space holds only %d distinct parameter sets; n_trials %d lowered to it",
+                cardinality,
+                n_trials,
+            )
+            n_trials = cardinality
         self.n_trials: int = n_trials
         self.study_name = study_name
         self.seed = seed
@@ -177,6 +187,9 @@ class OptunaAlgorithm:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._full = False
+        self._finished = False
+        self._known_slots = 0  # slots seen by the latest census: skips budget checks far from the budget
+        self._next_reclaim = 0.0
 
     # --- the protocol -------------------------------------------------------------------------------------------
 
@@ -185,11 +198,16 @@ class OptunaAlgorithm:
         check_n(n)
         if n == 0:
             return []
-        self._reclaim()
-        census = self._census()
-        waiting = any(t.state == TrialState.WAITING for ts in census.slots.values() for t in ts)
-        if len(census.slots) >= self.n_trials and not waiting:
-            return []
+        now = time.monotonic()
+        if now >= self._next_reclaim:
+            # Leases are judged at heartbeat granularity: looking more often than that finds nothing new.
+            self._next_reclaim = now + self.heartbeat
+            self._reclaim()
+        if self._known_slots + n >= self.n_trials:
+            census = self._census()
+            waiting = any(t.state == TrialState.WAITING for ts in census.slots.values() for t in ts)
+            if len(census.slots) >= self.n_trials and not waiting:
+                return []
         out: list[UniqueParameterSet] = []
         attempts = 0
         self._full = False
@@ -205,9 +223,19 @@ class OptunaAlgorithm:
         """Record results by param_id: idempotent, in any order, also for trials other processes asked."""
         if not results:
             return
-        census = self._census()
+        results = [r if isinstance(r, TrialResult) else TrialResult(**r) for r in results]
+        remote = []
         for result in results:
-            result = result if isinstance(result, TrialResult) else TrialResult(**result)
+            # Fast path: this process asked the trial and it is still open (the common case, one query).
+            local = self._local_trial(result.param_id)
+            if local is None:
+                remote.append(result)
+            else:
+                self._finish(local, result)
+        if not remote:
+            return
+        census = self._census()
+        for result in remote:
             live = [
                 t
                 for t in census.by_param.get(result.param_id, [])
@@ -226,7 +254,9 @@ class OptunaAlgorithm:
 
     def finished(self) -> bool:
         """True once n_trials slots hold a terminal result, counted in the storage (across all runners)."""
-        return self.n_told_slots() >= self.n_trials
+        if not self._finished:  # monotone: once finished, always finished
+            self._finished = self.n_told_slots() >= self.n_trials
+        return self._finished
 
     # --- extras the runtime uses ----------------------------------------------------------------------------------
 
@@ -252,6 +282,15 @@ class OptunaAlgorithm:
 
     # --- internals ------------------------------------------------------------------------------------------------
 
+    def _local_trial(self, param_id: str) -> FrozenTrial | None:
+        with self._lock:
+            ids = [tid for tid, pid in self._pending.items() if pid == param_id]
+        for tid in ids:
+            t = self._storage.get_trial(tid)
+            if not t.state.is_finished() and t.user_attrs.get(ROLE) is None:
+                return t
+        return None
+
     def _census(self) -> _Census:
         census = _Census()
         for t in self.study.get_trials(deepcopy=False):
@@ -270,6 +309,7 @@ class OptunaAlgorithm:
         ]
         for key in unusable:
             del census.slots[key]
+        self._known_slots = len(census.slots)
         return census
 
     def _ask_one(self) -> UniqueParameterSet | None:
