@@ -91,3 +91,10 @@ def make_broken_evaluator(config: Mapping[str, Any]) -> Any:
             raise KeyError("observed series 'cases' is missing")
 
     return Broken()
+
+
+def crash(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """Kill the worker process outright (a segfaulting or OOM-killed model)."""
+    import os
+
+    os._exit(17)

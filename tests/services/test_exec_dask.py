@@ -131,3 +131,35 @@ def test_exec_dask_from_env_and_unreachable_scheduler(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", f"tcp://127.0.0.1:{free_port()}")
     with pytest.raises(ClusterConnectionError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:"):
         DaskSimulationService.from_env(connect_timeout=1)
+
+
+@pytest.mark.slow
+def test_exec_dask_worker_death_is_a_failed_group_not_a_dead_runner() -> None:
+    import dask
+
+    # Give up on a task after the first worker it kills (Dask's default retries it on 3 more workers).
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        DaskSimulationService(n_workers=1, memory_limit=None) as service,
+    ):
+        params = {"x": 1}
+        killer = SimulationGroup("exec_models:crash", params, make_param_id(params), (1,), search_path=(MODELS_DIR,))
+        results = list(run_groups(service, [busy_group(0, 1), killer], max_in_flight=1))
+        by_id = {r.param_id: r for r in results}
+        assert not by_id[killer.param_id].ok and "KilledWorker" in by_id[killer.param_id].error
+        assert by_id[busy_group(0, 1).param_id].ok
+        # the nanny restarted the worker: the service keeps working
+        service.wait_for_workers(1, timeout=60)
+        assert [r.ok for r in run_groups(service, [busy_group(0, 2)])] == [True]
+
+
+@pytest.mark.slow
+def test_exec_dask_pipeline_grows_with_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelops.services.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "MAX_TASKS_REFRESH_S", 0.0)
+    with DaskSimulationService(n_workers=1, memory_limit=None) as service, service.pipeline() as pipe:
+        assert pipe.max_tasks == 2 and pipe.capacity == 2
+        service.cluster.scale(2)  # a worker joins, as in an autoscaled pool
+        service.wait_for_workers(2, timeout=60)
+        assert pipe.max_tasks == 4 and pipe.capacity == 4

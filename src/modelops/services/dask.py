@@ -210,10 +210,12 @@ class DaskSimulationService:
         target_task_s: float = DEFAULT_TARGET_TASK_S,
         max_chunk: int = DEFAULT_MAX_CHUNK,
     ) -> GroupPipeline:
-        """A bounded as-completed pipeline; ``max_in_flight`` tasks (default 2 x slots) at most."""
+        """A bounded as-completed pipeline; ``max_in_flight`` tasks at most (default 2 x slots, re-read every few
+        seconds, so an autoscaled cluster gets more work as it grows)."""
         return GroupPipeline(
             _DaskBackend(self.client),
-            max_tasks=max_in_flight or default_max_tasks(self.slots),
+            # By default follow the cluster's size as workers join or leave.
+            max_tasks=max_in_flight or (lambda: default_max_tasks(self.slots)),
             target_task_s=target_task_s,
             max_chunk=max_chunk,
         )

@@ -13,7 +13,7 @@ import math
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from modelops.services.tasks import GroupResult, SimulationGroup, bounded
@@ -21,6 +21,7 @@ from modelops.services.tasks import GroupResult, SimulationGroup, bounded
 DEFAULT_TARGET_TASK_S = 0.1
 DEFAULT_MAX_CHUNK = 256
 IN_FLIGHT_PER_SLOT = 2
+MAX_TASKS_REFRESH_S = 5.0
 
 
 class TaskBackend(Protocol):
@@ -69,15 +70,18 @@ class GroupPipeline:
         self,
         backend: TaskBackend,
         *,
-        max_tasks: int,
+        max_tasks: int | Callable[[], int],
         target_task_s: float = DEFAULT_TARGET_TASK_S,
         max_chunk: int = DEFAULT_MAX_CHUNK,
         adaptive: bool = True,
     ):
-        if max_tasks < 1:
-            raise ValueError(f"max_in_flight must be at least 1, got {max_tasks}")
         self._backend = backend
-        self.max_tasks = max_tasks
+        # A callable follows a cluster that scales (workers joining an autoscaled pool); asked every few seconds.
+        self._max_tasks_fn = max_tasks if callable(max_tasks) else None
+        self._max_tasks = max_tasks() if callable(max_tasks) else max_tasks
+        self._max_tasks_at = time.monotonic()
+        if self._max_tasks < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {self._max_tasks}")
         self.target_task_s = target_task_s
         self.max_chunk = max(1, max_chunk)
         self.adaptive = adaptive
@@ -90,6 +94,14 @@ class GroupPipeline:
         self.tasks_submitted = 0
 
     # -- sizing ---------------------------------------------------------------------------------------------------
+
+    @property
+    def max_tasks(self) -> int:
+        """Tasks allowed in the engine at once."""
+        if self._max_tasks_fn is not None and time.monotonic() - self._max_tasks_at > MAX_TASKS_REFRESH_S:
+            self._max_tasks = max(1, self._max_tasks_fn())
+            self._max_tasks_at = time.monotonic()
+        return self._max_tasks
 
     @property
     def chunk_size(self) -> int:
@@ -128,12 +140,13 @@ class GroupPipeline:
 
     def _pump(self, *, flush: bool) -> None:
         size = self.chunk_size
-        while self._tasks < self.max_tasks and self._pending and (flush or len(self._pending) >= size):
+        max_tasks = self.max_tasks
+        while self._tasks < max_tasks and self._pending and (flush or len(self._pending) >= size):
             take = min(size, len(self._pending))
             if flush:
                 # The caller is waiting (often: no more groups to come). Spread the remainder over the free task
                 # slots rather than one big last task, so the tail of a batch does not run on a single worker.
-                take = min(take, math.ceil(len(self._pending) / (self.max_tasks - self._tasks)))
+                take = min(take, math.ceil(len(self._pending) / (max_tasks - self._tasks)))
             chunk = [self._pending.popleft() for _ in range(take)]
             self._backend.dispatch(chunk)
             self._tasks += 1
