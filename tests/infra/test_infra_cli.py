@@ -138,12 +138,18 @@ def test_down_keeps_resource_group_and_destroys_only_infra(cloud: Cloud) -> None
     cloud.fake.add_stack("modelops-infra-dev", INFRA_OUTPUTS, secret=["kubeconfig"])
     cloud.fake.add_stack("modelops-registry-dev", {"login_server": "x.azurecr.io", "registry_name": "x"})
     cloud.fake.add_stack("modelops-state-dev", {"backend_url": "azblob://c?storage_account=a"})
+    cloud.fake.add_stack("modelops-adaptive-dev-old", {})  # a run destroyed earlier does not block
 
     refused = cloud.mops("infra", "down", "--yes")
     assert refused.exit_code == 1 and "modelops-registry-dev" in refused.output
     assert cloud.fake.calls_with("destroy") == []
 
     assert cloud.mops("registry", "destroy", "--yes").exit_code == 0
+    cloud.fake.add_stack("modelops-adaptive-dev-live", {"namespace": "modelops-live"})
+    refused = cloud.mops("infra", "down", "--yes")
+    assert refused.exit_code == 1 and "modelops-adaptive-dev-live" in refused.output
+    assert "modelops-adaptive-dev-old" not in refused.output
+    cloud.fake.add_stack("modelops-adaptive-dev-live", {})
     result = cloud.mops("infra", "down", "--yes")
     assert result.exit_code == 0, result.output
     assert [c.flag("--stack") for c in cloud.fake.calls_with("destroy")] == [

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from modelops.cli.infra import CONFIG_OPTION, context, deployed, destroy_infra, global_config, handled, stream
+from modelops.cli.infra import (
+    CONFIG_OPTION,
+    context,
+    deployed,
+    destroy_infra,
+    global_config,
+    handled,
+    run_of,
+    stream,
+)
 from modelops.cli.output import console, err_console, fail
 
 PROTECTED_ENVIRONMENTS = ("prod",)
@@ -41,7 +50,7 @@ def destroy(
         ctx = context(config)
         targets: list[tuple[str, str | None]] = []
         for stack in automation.list_stacks(ctx, "adaptive"):
-            run = stack.removeprefix(f"{naming.PREFIX}-adaptive-{ctx.environment}-")
+            run = run_of(ctx, stack)
             if deployed(ctx, "adaptive", run):
                 targets.append(("adaptive", run))
         targets += [(c, None) for c in ("workspace", "storage", "registry", "infra") if deployed(ctx, c)]

@@ -163,6 +163,13 @@ def status_of(component: str, title: str, as_json: bool, how: str) -> None:
         show_outputs(f"{title} ({stack}, {ctx.backend_url})", values, as_json, extra={"stack": stack})
 
 
+def run_of(ctx: PulumiContext, stack: str) -> str:
+    """The run id part of an adaptive stack's name (``modelops-adaptive-dev-run1`` -> ``run1``)."""
+    from modelops.infra import naming
+
+    return stack.removeprefix(f"{naming.PREFIX}-adaptive-{ctx.environment}-")
+
+
 def deployed(ctx: PulumiContext, component: str, run_id: str | None = None) -> bool:
     """The stack exists and holds resources (a destroyed stack keeps its name but has no outputs)."""
     from modelops.infra import automation
@@ -241,8 +248,7 @@ def down(
             console.print(f"infra: nothing to destroy (stack {ctx.stack_name('infra')} is not deployed)")
             return
         blockers = [ctx.stack_name(c) for c in ("registry", "storage", "workspace") if deployed(ctx, c)]
-        blockers += automation.list_stacks(ctx, "adaptive")
-        blockers = [b for b in blockers if b]
+        blockers += [s for s in automation.list_stacks(ctx, "adaptive") if deployed(ctx, "adaptive", run_of(ctx, s))]
         if blockers:
             fail(
                 f"these stacks still use the cluster: {', '.join(blockers)}",
