@@ -71,6 +71,8 @@ def test_two_runners_share_one_study_and_run_exactly_n_trials(postgres) -> None:
     assert sorted(completed_ids(check)) == sorted(both)
     assert check.finished() and check.n_told() == n_trials
     assert check.study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING)) == []
+    roles = Counter(t.user_attrs.get(ROLE) for t in check.study.trials if t.user_attrs.get(ROLE))
+    print(f"{len(check.study.trials)} Optuna trials in all; outside the budget: {dict(roles)}")
 
 
 KILLED_RUNNER = """

@@ -110,3 +110,13 @@ def test_cardinality() -> None:
     small = {"k": {"low": 1, "high": 3, "type": "int"}, "m": {"choices": [1, 2]}}
     assert ParameterSpace.from_dict(small).cardinality() == 6
     assert ParameterSpace.from_dict(SPACE).cardinality() is None
+
+
+def test_from_yaml_text_and_file(tmp_path) -> None:
+    text = "beta: {low: 0.01, high: 1, log: true}\nn: {low: 1, high: 10, type: int}\nfixed: {gamma: 0.1}\n"
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    assert ParameterSpace.from_yaml(text) == ParameterSpace.from_yaml(path)
+    assert ParameterSpace.from_yaml(str(path)).names == ("beta", "n")
+    with pytest.raises(ParameterError, match="not valid YAML"):
+        ParameterSpace.from_yaml("beta: {low: 1")

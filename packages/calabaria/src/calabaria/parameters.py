@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -275,6 +276,19 @@ class ParameterSpace:
             raise ParameterError(f"'{FIXED_KEY}' must be a mapping of name -> value, got {fixed!r}")
         params = tuple(_parse_parameter(_check_name(k), v) for k, v in mapping.items() if k != FIXED_KEY)
         return cls(params, dict(fixed))
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> ParameterSpace:
+        """Build a space from YAML text or a ``.yaml``/``.yml`` file holding the mapping form."""
+        import yaml
+
+        is_file = isinstance(source, Path) or str(source).endswith((".yaml", ".yml"))
+        text = Path(source).read_text() if is_file else str(source)
+        try:
+            mapping = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ParameterError(f"the parameter space is not valid YAML: {exc}") from None
+        return cls.from_dict(mapping)
 
     @classmethod
     def coerce(cls, space: ParameterSpace | Mapping[str, Any]) -> ParameterSpace:

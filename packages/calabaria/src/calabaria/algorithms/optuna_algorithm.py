@@ -49,6 +49,7 @@ OPTIONS = {"n_trials", "sampler", "direction", "sampler_options", "lease_seconds
 SAMPLERS = ("tpe", "cmaes", "random", "gp")
 MAX_REASON = 2000
 
+# Optuna logs every finished trial at INFO; a runner telling thousands of trials would drown its own output.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
