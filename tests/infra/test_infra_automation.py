@@ -87,6 +87,13 @@ def test_up_selects_stack_on_backend_with_passphrase(home: Path, fake: FakePulum
     assert config["azure-native:location"] == {"value": "eastus2", "secret": False}
     assert config["flag"]["value"] == "true"
 
+    # inline programs declare no plugins: the azure-native plugin is installed at the SDK's version first
+    (plugin,) = fake.calls_with("plugin", "install")
+    from importlib.metadata import version
+
+    assert plugin.argv[-3:] == ("resource", "azure-native", f"v{version('pulumi-azure-native')}")
+    assert fake.calls().index(plugin) < fake.calls().index(ups[0])
+
     values = automation.read_output_values(ctx, "infra")
     assert automation.redact(values) == {"kubeconfig": "[secret]", "cluster_name": "c"}
 

@@ -149,6 +149,10 @@ def main(root: str, argv: list[str]) -> int:
                 stacks[stack]["outputs"], stacks[stack]["secret"] = data["outputs"], data["secret"]
         else:
             stacks[stack]["outputs"], stacks[stack]["secret"] = {}, []
+    elif head == ("plugin", "install"):
+        with open(os.path.join(root, "plugins.txt"), "a", encoding="utf-8") as fh:
+            fh.write(f"{args[2]} {args[3]} {args[4]}\n")
+        return 0
     elif head == ("state", "unprotect") or head[:1] == ("cancel",):
         if stack not in stacks:
             return missing(stack)

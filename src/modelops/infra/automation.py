@@ -189,7 +189,7 @@ class PulumiContext:
         """Build the context from the global config. ``create_passphrase`` only for commands that create stacks."""
         backend = config.pulumi_backend_url or default_backend_url()
         if backend.startswith("file://"):
-            Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+            Path(backend.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)
         command = command or find_pulumi(pulumi_root)
         passphrase = load_passphrase(create=create_passphrase)
         return cls(
@@ -356,6 +356,38 @@ def _config_values(config: Mapping[str, Any]) -> dict[str, auto.ConfigValue]:
     return values
 
 
+# Resource plugins each component's program needs, by the Python distribution that pins their version. Inline
+# programs do not declare plugins to the engine, so they are installed (idempotently) before each up.
+PLUGIN_DISTRIBUTIONS = {
+    "azure-native": "pulumi-azure-native",
+    "random": "pulumi-random",
+    "kubernetes": "pulumi-kubernetes",
+}
+COMPONENT_PLUGINS = {
+    "infra": ("azure-native",),
+    "registry": ("azure-native", "random"),
+    "storage": ("azure-native", "random"),
+    "state": ("azure-native", "random"),
+    "workspace": ("kubernetes", "random"),
+    "adaptive": ("kubernetes", "random"),
+}
+
+
+def install_plugins(stack: auto.Stack, component: str) -> list[str]:
+    """Install the resource plugins ``component`` needs, at the versions of the installed Python packages."""
+    from importlib import metadata
+
+    installed = []
+    for plugin in COMPONENT_PLUGINS.get(component, ()):
+        try:
+            version = metadata.version(PLUGIN_DISTRIBUTIONS[plugin])
+        except metadata.PackageNotFoundError:
+            continue  # the program cannot import it either; Pulumi reports that clearly
+        stack.workspace.install_plugin(plugin, f"v{version}")
+        installed.append(f"{plugin}@{version}")
+    return installed
+
+
 def up(
     ctx: PulumiContext,
     component: str,
@@ -369,6 +401,7 @@ def up(
     """Create or select the stack, set its config, run ``pulumi up`` with ``program``; return its outputs."""
     stack = select_stack(ctx, component, run_id=run_id, program=program, create=True)
     with translated(ctx, component, run_id):
+        install_plugins(stack, component)
         if config:
             stack.set_all_config(_config_values(config))
         stack.up(on_output=on_output, target=target)
@@ -421,8 +454,12 @@ def get_config(ctx: PulumiContext, component: str, key: str, run_id: str | None 
     stack = select_stack(ctx, component, run_id=run_id, create=True)
     try:
         return stack.get_config(key).value
-    except auto_errors.CommandError:
-        return None
+    except auto_errors.CommandError as exc:
+        if "not found" in str(exc):
+            return None
+        with translated(ctx, component, run_id):  # e.g. a wrong passphrase: never overwrite a key we cannot read
+            raise
+    return None  # pragma: no cover - translated always raises
 
 
 def set_config(
