@@ -126,7 +126,7 @@ def test_journal_lease_expiry_retries_the_parameters_of_an_abandoned_runner(tmp_
     url = f"journal://{tmp_path / 'study.log'}"
     gone = OptunaAlgorithm(SPACE, storage=url, study_name="s", seed=6, n_trials=5, heartbeat=0.2, lease_seconds=0.6)
     lost = gone.ask(2)
-    gone.close()  # its leases stop being renewed, as if the process had died
+    gone.close(release=False)  # its leases stop being renewed, as if the process had died
     alive = OptunaAlgorithm(SPACE, storage=url, study_name="s", seed=7, n_trials=5, heartbeat=0.2, lease_seconds=0.6)
     fresh = alive.ask(5)
     assert len(fresh) == 3  # two slots still belong to the silent runner
@@ -182,3 +182,17 @@ def test_a_small_discrete_space_finishes_without_running_a_point_twice() -> None
         alg.tell([TrialResult(p.param_id, p.params["k"] + (p.params["m"] == "a")) for p in asked])
         told += [p.param_id for p in asked]
     assert alg.finished() and len(told) == len(set(told)) == 6
+
+
+def test_a_runner_that_closes_releases_its_untold_trials_for_immediate_retry(tmp_path: Path) -> None:
+    url = f"journal://{tmp_path / 'study.log'}"
+    stopping = OptunaAlgorithm(SPACE, storage=url, study_name="s", seed=8, n_trials=4)
+    asked = stopping.ask(4)
+    stopping.tell([TrialResult(asked[0].param_id, 1.0)])
+    stopping.close()  # interrupted with three trials asked and untold
+    resumed = OptunaAlgorithm(SPACE, storage=url, study_name="s", seed=8, n_trials=4)
+    again = resumed.ask(4)  # no lease to wait for (default lease: 30 s)
+    assert sorted(p.param_id for p in again) == sorted(p.param_id for p in asked[1:])
+    resumed.tell([TrialResult(p.param_id, 2.0) for p in again])
+    assert resumed.finished() and resumed.n_told() == 4
+    resumed.close()

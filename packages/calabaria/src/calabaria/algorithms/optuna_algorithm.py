@@ -269,11 +269,20 @@ class OptunaAlgorithm:
         census = self._census()
         return sum(1 for key in census.slots if census.slot_done(key))
 
-    def close(self) -> None:
-        """Stop renewing leases (a runner that exits cleanly with trials in flight lets others retry them)."""
+    def close(self, *, release: bool = True) -> None:
+        """Stop renewing leases. With ``release`` (the default), trials this process asked and never told are failed
+        now, so the next ask of any runner (or of a resumed run) retries their parameters at once instead of after
+        the lease expires."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if not release:
+            return
+        with self._lock:
+            pending, self._pending = dict(self._pending), {}
+        for tid in pending:
+            with contextlib.suppress(UpdateFinishedTrialError):
+                self._storage.set_trial_state_values(tid, TrialState.FAIL)
 
     def __enter__(self) -> OptunaAlgorithm:
         return self
