@@ -91,3 +91,5 @@ def test_example_provider_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "providers" / "azure.yaml"
     spec = load_provider(example)
     assert spec.provider == "azure"
+    other = load_provider(example.with_name("kubeconfig.yaml"))
+    assert isinstance(other, KubeconfigProviderSpec) and other.context is None
