@@ -47,14 +47,22 @@ def busy_sim(params: Mapping[str, Any], seed: int) -> dict[str, pl.DataFrame]:
     return {"out": pl.DataFrame({"seed": [seed], "spins": [n], "k": [params["k"]]})}
 
 
-def one_simulation(fn_ref: str, params: Mapping[str, Any], seed: int, search_path: tuple[str, ...]) -> dict:
-    """One simulation as the baselines run it: resolve (memoised per process), simulate, encode as Arrow IPC."""
+def one_simulation(
+    fn_ref: str, params: Mapping[str, Any], seed: int, search_path: tuple[str, ...]
+) -> tuple[dict[str, bytes], float]:
+    """One simulation as the baselines run it: resolve (memoised per process), simulate, encode as Arrow IPC.
+
+    Returns the outputs and the seconds the simulation took where it ran (as our replicates report theirs).
+    """
     from modelops.services.tasks import _function, simulate_one
 
-    return simulate_one(_function(fn_ref, search_path), fn_ref, params, seed)
+    fn = _function(fn_ref, search_path)
+    t0 = time.perf_counter()
+    outputs = simulate_one(fn, fn_ref, params, seed)
+    return outputs, time.perf_counter() - t0
 
 
-def _pool_item(item: tuple) -> dict:
+def _pool_item(item: tuple) -> tuple[dict[str, bytes], float]:
     return one_simulation(*item)
 
 
@@ -69,7 +77,8 @@ def workload(n_sims: int, replicates: int, ms: float) -> list[tuple[dict, str, t
     return out
 
 
-def run_ours(service: Any, work: list, cache_url: str | None = None) -> tuple[float, int]:
+def run_ours(service: Any, work: list, cache_url: str | None = None) -> tuple[float, float, int]:
+    """(wall s, summed simulation s, cache hits)."""
     from modelops.services import SimulationGroup, run_groups
 
     groups = [
@@ -82,10 +91,12 @@ def run_ours(service: Any, work: list, cache_url: str | None = None) -> tuple[fl
     bad = [r for r in results if not r.ok]
     if bad or len(results) != len(groups):
         raise SystemExit(f"benchmark groups failed: {bad[0].error if bad else 'missing results'}")
-    return wall, sum(r.n_cached for r in results)
+    busy = sum(rep.duration_s for r in results for rep in r.replicates)
+    return wall, busy, sum(r.n_cached for r in results)
 
 
-def run_map(client: Any, work: list) -> float:
+def run_map(client: Any, work: list) -> tuple[float, float]:
+    """(wall s, summed simulation s)."""
     params, seeds = [], []
     for p, _pid, ss in work:
         for s in ss:
@@ -98,17 +109,18 @@ def run_map(client: Any, work: list) -> float:
     wall = time.perf_counter() - t0
     assert len(results) == n
     del futures
-    return wall
+    return wall, sum(d for _, d in results)
 
 
-def run_pool(pool: ProcessPoolExecutor, work: list, workers: int) -> float:
+def run_pool(pool: ProcessPoolExecutor, work: list, workers: int) -> tuple[float, float]:
+    """(wall s, summed simulation s)."""
     items = [(FN_REF, p, s, (BENCH_DIR,)) for p, _pid, ss in work for s in ss]
     chunksize = max(1, math.ceil(len(items) / (workers * 4)))
     t0 = time.perf_counter()
     results = list(pool.map(_pool_item, items, chunksize=chunksize))
     wall = time.perf_counter() - t0
     assert len(results) == len(items)
-    return wall
+    return wall, sum(d for _, d in results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,18 +155,31 @@ def main(argv: list[str] | None = None) -> int:
         for ms, n in cases:
             work = workload(n, r, ms)
             ideal = n * ms / 1000.0 / w
-            ours, _ = run_ours(service, work)
-            dmap = run_map(service.client, work)
-            ppe = run_pool(pool, work, w)
-            row = {"ms": ms, "n": n, "ours_s": ours, "map_s": dmap, "pool_s": ppe, "ideal_s": ideal}
+            ours, ours_busy, _ = run_ours(service, work)
+            dmap, map_busy = run_map(service.client, work)
+            ppe, pool_busy = run_pool(pool, work, w)
+            row = {
+                "ms": ms,
+                "n": n,
+                "ours_s": ours,
+                "map_s": dmap,
+                "pool_s": ppe,
+                "ideal_s": ideal,
+                # Measured simulation time over worker time: the share of the workers' time spent simulating,
+                # which machine load (stretching every simulation) does not lower. 1.0 = no orchestration cost.
+                "busy_ours": ours_busy / (ours * w),
+                "busy_map": map_busy / (dmap * w),
+                "busy_pool": pool_busy / (ppe * w),
+                "stretch": ours_busy / (n * ms / 1000.0) if ms else None,
+            }
             rows.append(row)
             print(f"  {ms:>5.0f} ms x {n}: ours {ours:.3f} s, map {dmap:.3f} s, pool {ppe:.3f} s", flush=True)
 
         ms, n = cache_case
         work = workload(n, r, ms)
         with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache_dir:
-            first, hits_first = run_ours(service, work, cache_url=cache_dir)
-            repeat, hits_repeat = run_ours(service, work, cache_url=cache_dir)
+            first, _, hits_first = run_ours(service, work, cache_url=cache_dir)
+            repeat, _, hits_repeat = run_ours(service, work, cache_url=cache_dir)
 
     load_after = os.getloadavg()
     print()
@@ -163,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores, 1-min load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print(f"Execution benchmark: {w} workers, {r} replicates per parameter set (wall seconds; eff = ideal / wall)")
     header = (
-        f"{'cost':>7} {'sims':>6} | {'ours':>8} {'map':>8} {'pool':>8} {'ideal':>8} | "
-        f"{'map/ours':>8} {'ours/pool':>9} | {'eff ours':>8} {'eff map':>8} {'eff pool':>8}"
+        f"{'cost':>7} {'sims':>6} | {'ours':>7} {'map':>7} {'pool':>7} {'ideal':>7} | "
+        f"{'map/ours':>8} {'ours/pool':>9} | {'eff ours':>8} {'eff map':>8} {'eff pool':>8} | "
+        f"{'busy ours':>9} {'busy map':>8} {'busy pool':>9} {'stretch':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -174,11 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         def eff(wall: float, ideal: float = ideal) -> str:
             return f"{ideal / wall:8.3f}" if ideal > 0 else f"{'-':>8}"
 
+        stretch = f"{row['stretch']:7.3f}" if row["stretch"] else f"{'-':>7}"
         print(
-            f"{row['ms']:>5.0f}ms {row['n']:>6} | {row['ours_s']:8.3f} {row['map_s']:8.3f} {row['pool_s']:8.3f} "
-            f"{ideal:8.3f} | {row['map_s'] / row['ours_s']:7.1f}x {row['ours_s'] / row['pool_s']:8.2f}x | "
-            f"{eff(row['ours_s'])} {eff(row['map_s'])} {eff(row['pool_s'])}"
+            f"{row['ms']:>5.0f}ms {row['n']:>6} | {row['ours_s']:7.3f} {row['map_s']:7.3f} {row['pool_s']:7.3f} "
+            f"{ideal:7.3f} | {row['map_s'] / row['ours_s']:7.1f}x {row['ours_s'] / row['pool_s']:8.2f}x | "
+            f"{eff(row['ours_s'])} {eff(row['map_s'])} {eff(row['pool_s'])} | "
+            f"{row['busy_ours']:9.3f} {row['busy_map']:8.3f} {row['busy_pool']:9.3f} {stretch}"
         )
+    print(
+        "busy = measured simulation time / (wall x workers): the workers' share of time spent simulating.\n"
+        "stretch = measured / nominal simulation time (ours): above 1, other processes on the machine slowed the\n"
+        "simulations themselves, which lowers every eff column but not the busy columns."
+    )
     print()
     print(
         f"cache: {n} x {ms:.0f} ms simulations: first run {first:.3f} s ({hits_first} hits), repeat {repeat:.3f} s "

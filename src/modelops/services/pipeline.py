@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from modelops.services.tasks import GroupResult, SimulationGroup, bounded
 
-DEFAULT_TARGET_TASK_S = 0.1
+DEFAULT_TARGET_TASK_S = 0.2
 DEFAULT_MAX_CHUNK = 256
 IN_FLIGHT_PER_SLOT = 2
 MAX_TASKS_REFRESH_S = 5.0
