@@ -17,7 +17,7 @@ from modelops.k8s.adaptive import (
 from modelops.k8s.render import REDACTED, to_yaml
 from modelops.k8s.workspace import K8sConfigError, registry_credentials, worker_args
 from modelops.specs.adaptive import AdaptiveSpec
-from modelops.specs.base import parse_spec
+from modelops.specs.base import SpecError, parse_spec
 from modelops.specs.workspace import ImagePull, WorkspaceSpec
 
 
@@ -223,6 +223,18 @@ def test_k8s_several_runners_need_an_object_store(study_dir: Path, pick) -> None
         spec, bound, pg_secrets=generate_secrets(spec), results_env={"AZURE_STORAGE_SAS_TOKEN": "x"}
     )
     assert runners[0]["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "az://results-c/runs"
+
+
+def test_k8s_study_mount_is_where_runner_and_workers_meet(study_dir: Path, pick) -> None:
+    spec = parse_spec(AdaptiveSpec, pick.adaptive_doc(study_mount="/app/examples/sir/"))
+    plan = AdaptivePlan.for_run(spec, "r", "r", "modelops-r", StudyFiles.from_path(study_dir / "study.yaml"))
+    _, _, runners = build_adaptive(spec, plan)
+    c = runners[0]["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"][0] == "/app/examples/sir/study.yaml"
+    assert {"name": "study", "mountPath": "/app/examples/sir", "readOnly": True} in c["volumeMounts"]
+    for bad in ("relative/dir", "/tmp", "/tmp/study", "/"):
+        with pytest.raises(SpecError, match="study_mount"):
+            parse_spec(AdaptiveSpec, pick.adaptive_doc(study_mount=bad))
 
 
 def test_k8s_worker_args_follow_processes_and_threads(pick) -> None:

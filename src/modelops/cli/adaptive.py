@@ -122,6 +122,12 @@ def up(
         storage = storage_binding(ctx)
         runs_url = storage.url(storage.results_container, "runs") if storage is not None else None
         spec, plan = _plan(spec_path, run_id, dask=dask, runs_url=runs_url)
+        if dask is not None and dask.namespace != plan.workspace_namespace:
+            err_console.print(
+                f"[yellow]note:[/] the workspace stack runs in {dask.namespace}, but the spec names "
+                f"{plan.workspace_namespace}; the runners will use {plan.scheduler_address}",
+                highlight=False,
+            )
         kc = read_kubeconfig(kubeconfig)
         env_for_results = storage_env(storage) if plan.runs_url else {}
         program = adaptive_program(

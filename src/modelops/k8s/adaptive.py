@@ -38,7 +38,7 @@ from modelops.k8s.workspace import (
 )
 from modelops.specs.adaptive import AdaptiveSpec
 
-STUDY_MOUNT = "/etc/modelops/study"
+STUDY_MOUNT = "/etc/modelops/study"  # the default of spec.study_mount
 RUNS_MOUNT = "/var/lib/modelops/runs"
 # A ConfigMap holds at most 1 MiB; leave room for its metadata.
 STUDY_FILES_LIMIT = 900 * 1024
@@ -128,6 +128,8 @@ class AdaptivePlan:
     study: StudyFiles
     # Where run records go: an object-store URL, or None for the run's PVC.
     runs_url: str | None = None
+    # Where the runner pods see the study directory (the spec's study_mount).
+    study_mount: str = STUDY_MOUNT
 
     @classmethod
     def for_run(
@@ -142,12 +144,14 @@ class AdaptivePlan:
         workspace_scheduler: str | None = None,
         runs_url: str | None = None,
     ) -> AdaptivePlan:
-        """The plan for ``run_id``: the spec's workspace and results, unless a binding (the workspace stack's
-        outputs, the storage stack's results container) supplies them; the spec's explicit values win."""
+        """The plan for ``run_id``. The scheduler: the spec's scheduler_address, else the workspace binding's
+        address when the binding is for the spec's workspace namespace, else the Service name in that namespace.
+        Results: the spec's results.url, else ``runs_url`` (the storage binding's), else the run's PVC."""
         ws = spec.spec.workspace
-        ws_ns = workspace_namespace or ws.namespace
-        address = ws.scheduler_address or workspace_scheduler or scheduler_address(ws_ns)
-        return cls(run_id, slug, ns, ws_ns, address, study, spec.spec.results.url or runs_url)
+        ws_ns = ws.namespace
+        bound = workspace_scheduler if workspace_namespace == ws_ns else None
+        address = ws.scheduler_address or bound or scheduler_address(ws_ns)
+        return cls(run_id, slug, ns, ws_ns, address, study, spec.spec.results.url or runs_url, spec.spec.study_mount)
 
     @property
     def runs_dir(self) -> str:
@@ -191,7 +195,7 @@ def object_store_env_from(environ: Mapping[str, str] | None = None) -> dict[str,
 
 def runner_args(plan: AdaptivePlan) -> list[str]:
     """Exactly what a user types locally; the scheduler comes from DASK_SCHEDULER_ADDRESS."""
-    return [f"{STUDY_MOUNT}/{plan.study.study_name}", "--run-id", plan.run_id, "--runs-dir", plan.runs_dir]
+    return [f"{plan.study_mount}/{plan.study.study_name}", "--run-id", plan.run_id, "--runs-dir", plan.runs_dir]
 
 
 def build_adaptive(
@@ -233,7 +237,7 @@ def build_adaptive(
     volumes: list[dict[str, Any]] = [
         {"name": "study", "configMap": {"name": plan.study_configmap, "items": plan.study.volume_items()}},
     ]
-    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": STUDY_MOUNT, "readOnly": True}]
+    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": plan.study_mount, "readOnly": True}]
     text, binary = plan.study.configmap_data()
     configmap: Manifest = {
         "apiVersion": "v1",
@@ -286,11 +290,12 @@ def build_adaptive(
         resources=body.runners.resources.as_dict(),
         mounts=mounts,
     )
-    skips = {
-        **IMAGE_DIGEST_SKIP,
-        "CKV_K8S_35": "`mops run` takes libpq's PG* variables from its environment (the study storage contract); "
-        "they come from a Secret through envFrom, never from a value in this manifest",
-    }
+    skips = dict(IMAGE_DIGEST_SKIP)
+    if env_from:
+        skips["CKV_K8S_35"] = (
+            "`mops run` takes libpq's PG* variables and adlfs's AZURE_STORAGE_* from its environment (the study "
+            "storage contract); they come from Secrets through envFrom, never from a value in this manifest"
+        )
     runner = {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -106,6 +106,14 @@ class Results(SpecModel):
 
 class AdaptiveBody(SpecModel):
     study: str = Field(description="Path of the study YAML (`mops run` spec), relative to this file.")
+    study_mount: str = Field(
+        "/etc/modelops/study",
+        description=(
+            "Where the runner pods see the study's directory. The runner puts the study's model.project on the "
+            "workers' sys.path as this path, so set it to where the image holds the same project (e.g. "
+            "/app/examples/sir for the examples baked into the modelops image) for the workers to import the model."
+        ),
+    )
     image: str | None = None
     image_pull: ImagePull = Field(default_factory=ImagePull)
     workspace: WorkspaceRef
@@ -121,6 +129,17 @@ class AdaptiveBody(SpecModel):
                 "a study through PostgreSQL; add `central_store: {kind: postgres}` or set runners.replicas: 1"
             )
         return self
+
+    @field_validator("study_mount")
+    @classmethod
+    def _mount(cls, value: str) -> str:
+        path = value.rstrip("/")
+        if not path.startswith("/") or path in ("", "/tmp", "/app", "/etc") or path.startswith("/tmp/"):
+            raise ValueError(
+                f"study_mount {value!r} must be an absolute directory of its own (not /, /tmp or a parent of the "
+                "image's code), e.g. /etc/modelops/study or /app/examples/sir"
+            )
+        return path
 
 
 class AdaptiveSpec(SpecModel):
