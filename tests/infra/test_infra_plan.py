@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from modelops.infra import naming, programs, providers
-from modelops.infra.automation import PulumiContext
+from modelops.infra.automation import AzureLoginMissing, PulumiContext
 from modelops.infra.plan import ProviderPlugin, StackPlan
 from modelops.infra.providers.azure import AzureProvider
 from modelops.infra.ssh import SSH_CONFIG_KEY
@@ -213,3 +214,32 @@ def test_stack_names_in_plan_come_from_naming() -> None:
     plan = azure().compile(runtime(seed()))
     for stack in plan.stacks:
         assert stack.stack == naming.stack_name(stack.component, "dev", stack.run_id)
+
+
+def test_apply_passes_service_principal_secret_as_secret_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    fake = FakePulumi.install(tmp_path / "pulumi")
+    data = seed()
+    client = "22222222-2222-2222-2222-222222222222"
+    data["spec"]["provider"]["auth"] = {
+        "use_azure_cli": False,
+        "service_principal": {"client_id": client, "client_secret_env": "SP_SECRET"},
+    }
+    data["spec"].pop("algorithms")
+    data["spec"]["objectStore"]["managed"] = False
+    monkeypatch.setitem(programs.PROGRAMS, "workspace", lambda plan, ctx: lambda: None)
+    ctx = PulumiContext.from_config(GlobalConfig(), pulumi_root=fake.root, create_passphrase=True)
+    plugin = providers.get("azure", environment="dev", username="alice", context=lambda: ctx)
+    plan = plugin.compile(runtime(data))
+    assert "s3cret" not in json.dumps(plan.to_dict())  # the plan names the variable, never the value
+    monkeypatch.delenv("SP_SECRET", raising=False)
+    with pytest.raises(AzureLoginMissing, match="SP_SECRET"):
+        plugin.apply(plan)
+    monkeypatch.setenv("SP_SECRET", "s3cret")
+    plugin.apply(plan)
+    config = fake.stacks()["modelops-infra-dev"]["config"]
+    assert config["azure-native:clientSecret"] == {"value": "s3cret", "secret": True}
+    assert config["azure-native:clientId"] == {"value": client, "secret": False}

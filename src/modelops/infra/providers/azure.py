@@ -140,6 +140,30 @@ def azure_stack_config(spec: AzureProviderSpec) -> dict[str, str]:
     return config
 
 
+def _auth(spec: AzureProviderSpec) -> dict[str, str]:
+    """Where apply finds a service principal's secret (the name of a variable, never the value)."""
+    sp = spec.auth.service_principal
+    if spec.auth.use_azure_cli or sp is None:
+        return {}
+    return {"client_secret_env": sp.client_secret_env}
+
+
+def secret_config_for(stack: StackPlan) -> dict[str, Any]:
+    """The secret stack settings a planned stack needs at apply time (a service principal's secret, from env)."""
+    name = stack.config.get("client_secret_env")
+    if not name:
+        return {}
+    import os
+
+    from pulumi import automation as auto
+
+    if not os.environ.get(name):
+        raise automation.AzureLoginMissing(
+            f"service principal auth: ${name} is not set", hint=f"export {name}=<the client secret>"
+        )
+    return {"azure-native:clientSecret": auto.ConfigValue(value=os.environ[name], secret=True)}
+
+
 def infra_stack(
     spec: AzureProviderSpec,
     environment: str,
@@ -152,7 +176,7 @@ def infra_stack(
         component="infra",
         stack=naming.stack_name("infra", environment),
         project=naming.project_name("infra"),
-        config={"cluster": cluster.to_dict(), "ssh": spec.ssh.model_dump(exclude_none=True)},
+        config={"cluster": cluster.to_dict(), "ssh": spec.ssh.model_dump(exclude_none=True), **_auth(spec)},
         stack_config=azure_stack_config(spec),
     )
 
@@ -165,7 +189,7 @@ def registry_stack(spec: AzureProviderSpec, environment: str, username: str, org
         component="registry",
         stack=naming.stack_name("registry", environment),
         project=naming.project_name("registry"),
-        config={"registry": config.to_dict()},
+        config={"registry": config.to_dict(), **_auth(spec)},
         stack_config=azure_stack_config(spec),
         reads={"infra": naming.stack_reference("infra", environment, organization=organization)},
     )
@@ -181,7 +205,7 @@ def storage_stack(
         component="storage",
         stack=naming.stack_name("storage", environment),
         project=naming.project_name("storage"),
-        config={"storage": storage_config(spec, environment, object_store).to_dict()},
+        config={"storage": storage_config(spec, environment, object_store).to_dict(), **_auth(spec)},
         stack_config=azure_stack_config(spec),
         reads={"infra": naming.stack_reference("infra", environment, organization=organization)},
     )
@@ -201,14 +225,7 @@ def ensure_ephemeral_key(ctx: automation.PulumiContext, ssh_mode: str) -> bool:
 
 def service_principal_secret(spec: AzureProviderSpec) -> dict[str, Any]:
     """The service principal's secret as a secret stack setting (from its environment variable), if used."""
-    sp = spec.auth.service_principal
-    if spec.auth.use_azure_cli or sp is None:
-        return {}
-    import os
-
-    from pulumi import automation as auto
-
-    return {"azure-native:clientSecret": auto.ConfigValue(value=os.environ.get(sp.client_secret_env, ""), secret=True)}
+    return secret_config_for(StackPlan(component="", stack="", project="", config=_auth(spec)))
 
 
 @dataclass(frozen=True)
@@ -257,8 +274,9 @@ class AzureProvider:
             raise automation.InfraError("AzureProvider.apply needs a Pulumi context (pass context=...)")
         ctx = self.context()
 
-        def prepare(stack: StackPlan) -> None:
+        def prepare(stack: StackPlan) -> Mapping[str, Any]:
             if stack.component == "infra":
                 ensure_ephemeral_key(ctx, stack.config.get("ssh", {}).get("mode", "ephemeral"))
+            return secret_config_for(stack)
 
         return apply_plan(plan, ctx, prepare=prepare)

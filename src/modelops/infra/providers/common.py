@@ -169,17 +169,22 @@ def apply_plan(
     plan: CompiledPlan,
     ctx: automation.PulumiContext,
     *,
-    prepare: Callable[[StackPlan], None] | None = None,
+    prepare: Callable[[StackPlan], Mapping[str, Any] | None] | None = None,
     on_output: Callable[[str], None] | None = None,
 ) -> dict[str, BindingOutputs]:
-    """Bring every stack up in plan order; ``prepare`` runs before each (e.g. to set the ephemeral SSH key)."""
+    """Bring every stack up in plan order. ``prepare`` runs before each (e.g. to set the ephemeral SSH key) and may
+    return extra (secret) stack settings."""
     results: dict[str, BindingOutputs] = {}
     for stack in plan.stacks:
         program = programs.build(stack, ctx)
-        if prepare is not None:
-            prepare(stack)
+        extra = (prepare(stack) if prepare is not None else None) or {}
         outputs = automation.up(
-            ctx, stack.component, program, config=stack.stack_config, run_id=stack.run_id, on_output=on_output
+            ctx,
+            stack.component,
+            program,
+            config={**stack.stack_config, **extra},
+            run_id=stack.run_id,
+            on_output=on_output,
         )
         results[stack.stack] = binding_outputs(stack, outputs)
     return results
