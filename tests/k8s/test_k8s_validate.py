@@ -27,3 +27,30 @@ def test_k8s_validation_catches_a_misspelt_field(all_manifests: list[dict]) -> N
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, "1.31", strict=True)
+
+
+def test_k8s_example_specs_render_valid_manifests() -> None:
+    """examples/workspace.yaml and examples/adaptive.yaml, as `render` builds them, validate too."""
+    from modelops.infra import naming
+    from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
+    from modelops.k8s.workspace import RegistryCredentials, build_workspace
+    from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path
+    from modelops.specs.workspace import load_workspace_spec
+    from modelops.testing.services import REPO_ROOT
+
+    creds = RegistryCredentials("ghcr.io", "someone", "token")
+    ws = load_workspace_spec(REPO_ROOT / "examples" / "workspace.yaml")
+    manifests = build_workspace(ws, ws.namespace_for("dev"), credentials=creds)
+    path = REPO_ROOT / "examples" / "adaptive.yaml"
+    spec = load_adaptive_spec(path)
+    check_study_storage(spec, study_path(path, spec))
+    plan = AdaptivePlan.for_run(
+        spec, "exp-001", naming.run_slug("exp-001"), naming.run_namespace("exp-001"),
+        StudyFiles.from_path(study_path(path, spec)),
+    )  # fmt: skip
+    base, init, runners = build_adaptive(spec, plan, pg_secrets=generate_secrets(spec), credentials=creds)
+    for manifest in manifests + base + init + runners:
+        for version in VERSIONS:
+            kubernetes_validate.validate(manifest, version, strict=True)
+    study_files = next(m for m in base if m["kind"] == "ConfigMap")["data"]
+    assert {"study.yaml", "sir_model.py", "data__observed.csv"} <= set(study_files)
