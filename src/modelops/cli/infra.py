@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from modelops.cli.output import console, err_console, fail, print_json
@@ -51,16 +52,16 @@ def handled() -> Iterator[None]:
     from modelops.infra.naming import NamingError
     from modelops.specs.base import SpecError
 
+    # Messages quote user input and Pulumi output, which may contain brackets: escape them from rich markup.
     try:
         yield
     except SpecError as exc:
-        fail(
-            str(exc), hint="fix the fields listed above; examples/providers/azure.yaml shows every key", code=EXIT_SPEC
-        )
+        hint = "fix the fields listed above; examples/providers/azure.yaml shows every key"
+        fail(escape(str(exc)), hint=hint, code=EXIT_SPEC)
     except InfraError as exc:
-        fail(exc.message, hint=exc.hint, code=exc.exit_code)
+        fail(escape(exc.message), hint=escape(exc.hint) if exc.hint else None, code=exc.exit_code)
     except (BindingError, NamingError) as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
 
 
 def global_config() -> GlobalConfig:
@@ -118,7 +119,8 @@ def confirm(question: str, yes: bool) -> None:
 
 def stream() -> Callable[[str], None]:
     """Pulumi's progress lines, dimmed on stderr (stdout stays clean for --json)."""
-    return lambda line: err_console.print(f"[dim]{line}[/]", highlight=False, markup=True, soft_wrap=True)
+    # markup off: Pulumi's lines contain brackets ([urn=...]) that rich would read as tags
+    return lambda line: err_console.print(line, style="dim", highlight=False, markup=False, soft_wrap=True)
 
 
 def show_outputs(title: str, values: Mapping[str, Any], as_json: bool, extra: Mapping[str, Any] | None = None) -> None:
@@ -134,7 +136,7 @@ def show_outputs(title: str, values: Mapping[str, Any], as_json: bool, extra: Ma
     table.add_column("value", overflow="fold")
     for key in sorted(shown):
         value = shown[key]
-        table.add_row(key, "[dim]\\[secret][/]" if value == "[secret]" else str(value))
+        table.add_row(key, "[dim]\\[secret][/]" if value == "[secret]" else escape(str(value)))
     console.print(table)
 
 
@@ -343,7 +345,7 @@ def doctor(
             table.add_column(column, overflow="fold")
         colours = {"ok": "green", "warn": "yellow", "fail": "red"}
         for c in checks:
-            table.add_row(c.name, f"[{colours[c.status]}]{c.status}[/]", c.detail, c.fix or "")
+            table.add_row(c.name, f"[{colours[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix or ""))
         console.print(table)
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)
