@@ -211,3 +211,46 @@ def test_provider_dataclass_is_frozen() -> None:
     provider = AzureProvider(environment="dev", username="a")
     with pytest.raises(AttributeError):
         provider.environment = "prod"  # type: ignore[misc]
+
+
+def test_infra_program_uses_the_ephemeral_key_and_exports_a_secret_kubeconfig(
+    mocks: Mocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from modelops.infra.providers.azure import infra_stack
+
+    kubeconfig = "apiVersion: v1\nkind: Config\n"
+
+    def call(args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {"kubeconfigs": [{"name": "u", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+
+    monkeypatch.setattr(mocks, "call", call)
+    pulumi.runtime.set_all_config({"modelops:sshPublicKey": "ssh-ed25519 AAAA ephemeral"}, ["modelops:sshPublicKey"])
+    exported: dict[str, Any] = {}
+    monkeypatch.setattr(programs.pulumi, "export", lambda k, v: exported.__setitem__(k, v))
+    plan = infra_stack(parse_provider({"subscription_id": SUB, "location": "eastus2"}), "dev", "alice")
+    seen: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        programs.build(plan, ctx=None)()  # type: ignore[arg-type]
+
+        async def secret() -> bool:
+            return await exported["kubeconfig"].is_secret()
+
+        return pulumi.Output.all(exported["kubeconfig"], pulumi.Output.from_input(secret())).apply(
+            lambda v: seen.update(kubeconfig=v[0], secret=v[1])
+        )
+
+    run()
+    assert seen == {"kubeconfig": kubeconfig, "secret": True}
+    assert exported["kubernetes_version"] == plan.config["cluster"]["kubernetes_version"]
+    (aks,) = mocks.of_type("azure-native:containerservice:ManagedCluster")
+    # the key came from a secret setting, so Pulumi keeps the whole Linux profile secret
+    from pulumi.runtime import rpc
+
+    profile = aks.inputs["linuxProfile"]
+    assert profile[rpc._special_sig_key] == rpc._special_secret_sig
+    assert profile["value"]["ssh"]["publicKeys"][0]["keyData"] == "ssh-ed25519 AAAA ephemeral"
+    assert aks.inputs["resourceName"] == "modelops-dev-aks-alice"
