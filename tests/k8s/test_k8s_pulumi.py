@@ -231,3 +231,69 @@ def test_k8s_adaptive_without_store_has_no_passwords(mocks: Mocks, pick, study_d
     assert mocks.of_type("kubernetes:core/v1:PersistentVolumeClaim")
     # The run records' PVC survives `down` like the namespace that holds it.
     assert capture.opts["persistentvolumeclaim-modelops-exp-001-runs-exp-001"].retain_on_delete is True
+
+
+def _runtime_plan(tmp_path: Path, **config: Any) -> Any:
+    from modelops.infra.plan import StackPlan
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    base = {
+        "namespace": "modelops-dev",
+        "cluster": {"source": "kubeconfig", "kubeconfig": str(kubeconfig), "context": "kind-dev"},
+        "worker_groups": {
+            "default-cpu": {"profile": "cpu", "min": 2, "max": 6, "resources": {"cpu": "4", "memory": "16Gi"}},
+            "gpu-calib": {"profile": "gpu", "min": 0, "max": 2, "gpu": {"vendor": "nvidia", "count": 1}},
+        },
+        "object_store": None,
+        **config,
+    }
+    return StackPlan(component="workspace", stack="modelops-workspace-dev", project="modelops-workspace", config=base)
+
+
+def test_k8s_runtime_plan_builds_the_workspace(mocks: Mocks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelops.infra.components.workspace import program_from_plan
+
+    monkeypatch.setenv("GHCR_USERNAME", "someone")
+    monkeypatch.setenv("GHCR_TOKEN", "token-123")  # the default image is on ghcr.io
+
+    program = program_from_plan(_runtime_plan(tmp_path), ctx=None)
+
+    @pulumi.runtime.test
+    def run() -> None:
+        program()
+
+    run()
+    (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"]["value"] == KUBECONFIG and provider.inputs["context"] == "kind-dev"
+    cpu = mocks.named("deployment-modelops-dev-dask-worker-default-cpu").inputs
+    args = cpu["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert cpu["spec"]["replicas"] == 6 and args[args.index("--nworkers") + 1] == "4"  # one process per core
+    gpu = mocks.named("deployment-modelops-dev-dask-worker-gpu-calib").inputs["spec"]["template"]["spec"]
+    assert gpu["nodeSelector"] == {"modelops.io/role": "gpu", "modelops.io/worker-group": "gpu-calib"}
+    assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert gpu["imagePullSecrets"] == [{"name": "modelops-registry"}]
+
+
+def test_k8s_runtime_plan_problems_surface_before_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelops.infra.automation import InfraError
+    from modelops.infra.components import adaptive
+    from modelops.infra.components.workspace import program_from_plan
+
+    images = {
+        "a": {"profile": "cpu", "max": 1, "image": {"ref": "docker.io/acme/one:1"}},
+        "b": {"profile": "cpu", "max": 1, "image": {"ref": "docker.io/acme/two:1"}},
+    }
+    with pytest.raises(InfraError, match="different images"):
+        program_from_plan(_runtime_plan(tmp_path, worker_groups=images), ctx=None)
+    monkeypatch.delenv("GHCR_TOKEN", raising=False)
+    with pytest.raises(InfraError, match="GHCR_TOKEN"):
+        program_from_plan(_runtime_plan(tmp_path), ctx=None)
+    monkeypatch.setenv("GHCR_USERNAME", "someone")
+    monkeypatch.setenv("GHCR_TOKEN", "token-123")
+    missing = {"source": "kubeconfig", "kubeconfig": str(tmp_path / "nope"), "context": None}
+    with pytest.raises(InfraError, match="does not exist"):
+        program_from_plan(_runtime_plan(tmp_path, cluster=missing), ctx=None)
+    with pytest.raises(InfraError, match="names no study") as info:
+        adaptive.program_from_plan(_runtime_plan(tmp_path), ctx=None)
+    assert "mops adaptive up" in (info.value.hint or "")

@@ -13,7 +13,9 @@ and marks every Secret value secret so it is encrypted in the stack state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -93,7 +95,11 @@ def create_manifests(
 
 
 def kubernetes_provider(
-    name: str, *, kubeconfig: pulumi.Input[str] | None = None, infra_ref: str | None = None
+    name: str,
+    *,
+    kubeconfig: pulumi.Input[str] | None = None,
+    infra_ref: str | None = None,
+    context: str | None = None,
 ) -> k8s.Provider:
     """The Kubernetes provider: from a kubeconfig (an existing cluster) or the infra stack's ``kubeconfig`` output.
 
@@ -104,7 +110,9 @@ def kubernetes_provider(
         if infra_ref is None:
             raise ValueError("pass kubeconfig (an existing cluster) or infra_ref (the infra stack's reference)")
         kubeconfig = pulumi.StackReference(f"{name}-infra", stack_name=infra_ref).require_output("kubeconfig")
-    return k8s.Provider(name, kubeconfig=pulumi.Output.secret(kubeconfig), enable_server_side_apply=True)
+    return k8s.Provider(
+        name, kubeconfig=pulumi.Output.secret(kubeconfig), context=context, enable_server_side_apply=True
+    )
 
 
 class DaskWorkspace(pulumi.ComponentResource):
@@ -177,3 +185,109 @@ def workspace_program(
 
 # The keys workspace_program exports; DaskBinding.from_outputs reads them (kept in step by the tests).
 WORKSPACE_OUTPUTS = ("scheduler_addr", "dashboard_url", "namespace", "worker_count")
+
+
+# --- the Runtime-spec route (`kind: Runtime`, compiled by a ProviderPlugin) --------------------------------------
+def workspace_spec_from_plan(plan: Any) -> WorkspaceSpec:
+    """The WorkspaceSpec a Runtime plan's workspace stack describes: one Dask worker group per ``workerGroups``
+    entry, ``max`` pods each, one worker process per whole core of its ``resources.cpu``, requests = limits."""
+    from modelops.infra.automation import InfraError
+    from modelops.specs.base import SpecError, parse_spec
+    from modelops.specs.workspace import parse_quantity
+
+    config = plan.config
+    groups: list[dict[str, Any]] = []
+    images: set[str] = set()
+    for name, g in (config.get("worker_groups") or {}).items():
+        res = g.get("resources") or {}
+        cpu, memory = str(res.get("cpu") or "1"), str(res.get("memory") or "4Gi")
+        profile = g.get("profile", "cpu")
+        group: dict[str, Any] = {
+            "name": re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:40] or "default",
+            "replicas": int(g.get("max", 1)),
+            "processes": max(1, int(parse_quantity(cpu))),
+            "threads": 1,
+            "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}},
+            # The labels cloud part 1 puts on the pools: the workload pool's role, a GPU pool's role and group.
+            "node_selector": {"modelops.io/role": profile},
+        }
+        if g.get("gpu"):
+            selector = {"modelops.io/role": "gpu", "modelops.io/worker-group": name}
+            group["gpu"] = {"vendor": g["gpu"].get("vendor", "nvidia"), "count": g["gpu"].get("count", 1)}
+            group["gpu"]["node_selector"] = selector
+            group["node_selector"] = selector
+        if g.get("image"):
+            images.add(g["image"]["ref"])
+        groups.append(group)
+    if len(images) > 1:
+        raise InfraError(
+            f"the worker groups name {len(images)} different images ({', '.join(sorted(images))}), but a workspace "
+            "runs one image on its scheduler and all workers (Dask needs the same versions everywhere)",
+            hint="give every worker group the same image.ref, or none for the default modelops image",
+        )
+    if not groups:
+        raise InfraError("the runtime plan has no worker groups", hint="add spec.workerGroups to the Runtime spec")
+    doc = {
+        "apiVersion": "modelops/v1",
+        "kind": "Workspace",
+        "metadata": {"name": config["namespace"]},
+        "spec": {
+            "namespace": config["namespace"],
+            "image": images.pop() if images else None,
+            "workers": groups[0],
+            "worker_groups": groups[1:],
+        },
+    }
+    try:
+        return parse_spec(WorkspaceSpec, doc, source=f"runtime plan {plan.stack}")
+    except SpecError as exc:
+        raise InfraError(str(exc), hint="fix the Runtime spec's workerGroups") from None
+
+
+def program_from_plan(plan: Any, ctx: Any) -> Callable[[], None]:
+    """The workspace stack's program for a Runtime plan (cloud part 1's ``programs.build`` hook).
+
+    Checked before Pulumi starts: the worker groups make a valid workspace, the GHCR credentials are set. The
+    cluster is the infra stack's (``reads["infra"]``) or, for the kubeconfig provider, the named file and context;
+    with an object store the workers get the storage stack's account and SAS token.
+    """
+    from modelops.infra.automation import InfraError
+    from modelops.infra.bindings import STORAGE_ACCOUNT_ENV, STORAGE_SAS_ENV
+    from modelops.k8s.workspace import K8sConfigError, registry_credentials
+
+    spec = workspace_spec_from_plan(plan)
+    try:
+        credentials = registry_credentials(spec.spec.image_pull, spec.image)
+    except K8sConfigError as exc:
+        raise InfraError(str(exc)) from None
+    cluster = plan.config.get("cluster") or {}
+    kubeconfig: str | None = None
+    if cluster.get("source") == "kubeconfig":
+        path = Path(cluster["kubeconfig"]).expanduser()
+        if not path.is_file():
+            raise InfraError(f"the kubeconfig {path} does not exist", hint="fix spec.provider.path")
+        kubeconfig = path.read_text(encoding="utf-8")
+    infra_ref = plan.reads.get("infra")
+    storage_ref = plan.reads.get("storage") if plan.config.get("object_store") else None
+    namespace = plan.config["namespace"]
+
+    def program() -> None:
+        provider = kubernetes_provider(
+            "workspace", kubeconfig=kubeconfig, infra_ref=infra_ref, context=cluster.get("context")
+        )
+        storage_env = None
+        if storage_ref:
+            storage = pulumi.StackReference("workspace-storage", stack_name=storage_ref)
+            storage_env = {
+                STORAGE_ACCOUNT_ENV: storage.require_output("account_name"),
+                STORAGE_SAS_ENV: storage.require_output("sas_token"),
+            }
+        ws = DaskWorkspace(
+            "workspace", spec, namespace=namespace, provider=provider, credentials=credentials, storage_env=storage_env
+        )
+        pulumi.export("scheduler_addr", ws.scheduler_address)
+        pulumi.export("dashboard_url", ws.dashboard_url)
+        pulumi.export("namespace", ws.namespace)
+        pulumi.export("worker_count", ws.worker_count)
+
+    return program
