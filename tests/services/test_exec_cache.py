@@ -169,3 +169,23 @@ def test_exec_code_identity_of_single_file_model_covers_its_neighbours(tmp_path:
     first = code_identity(f"{name}:f", None, [tmp_path])
     (tmp_path / "exec_helpers_for_single.py").write_text("K = 2\n")
     assert code_identity(f"{name}:f", None, [tmp_path]) != first
+
+
+def test_exec_failing_cache_costs_a_recomputation_not_a_simulation(tmp_path: Path, caplog) -> None:
+    params = {"steps": 4}
+    cache_url = str(tmp_path / "cache")
+    g = SimulationGroup(
+        "exec_models:walk", params, make_param_id(params), (1, 2), cache_url=cache_url, search_path=(MODELS_DIR,)
+    )
+    ident = code_identity(g.fn_ref, None, g.search_path)
+    for seed in g.seeds:  # a file where each entry's fan-out directory should be: reads and writes both fail
+        key = SimulationCache.key(ident, g.fn_ref, g.param_id, seed)
+        (tmp_path / "cache").mkdir(exist_ok=True)
+        (tmp_path / "cache" / key[:2]).write_text("in the way")
+    with caplog.at_level("WARNING", logger="modelops.services"):
+        res = run_group(g)
+        assert res.ok and res.n_cached == 0
+        # an unusable cache URL (its root is a file) is no worse
+        bad = SimulationGroup(**{**g.__dict__, "cache_url": str(tmp_path / "cache" / key[:2] / "sub")})
+        assert run_group(bad).ok
+    assert "simulating without it" in caplog.text and "cache" in caplog.text

@@ -13,6 +13,7 @@ Credentials for ``cache_url`` / ``outputs_url`` on object stores come from the w
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import traceback
@@ -36,6 +37,8 @@ _evaluators: dict[tuple[str, str, tuple[str, ...]], TargetEvaluator] = {}
 _code_ids: dict[tuple[str, str | None, tuple[str, ...]], str] = {}
 _caches: dict[str, SimulationCache] = {}
 _filesystems: dict[str, tuple[fsspec.AbstractFileSystem, str]] = {}
+_cache_warned: set[str] = set()
+logger = logging.getLogger("modelops.services")
 
 
 class BundleUnavailableError(RuntimeError):
@@ -242,11 +245,32 @@ def _code_identity(group: SimulationGroup, search_path: tuple[str, ...]) -> str:
     return ident
 
 
-def _cache(url: str) -> SimulationCache:
+def _open_cache(url: str) -> SimulationCache | None:
     cache = _caches.get(url)
     if cache is None:
-        cache = _caches[url] = SimulationCache(url)
+        try:
+            cache = _caches[url] = SimulationCache(url)
+        except Exception as exc:
+            _warn_cache(url, exc)
+            return None
     return cache
+
+
+def _warn_cache(url: str, exc: BaseException) -> None:
+    # Once per cache and process, so a misconfigured cache is visible in the worker logs without flooding them.
+    if url not in _cache_warned:
+        _cache_warned.add(url)
+        logger.warning("simulation cache %s is failing (%s: %s); simulating without it", url, type(exc).__name__, exc)
+
+
+def _cache_call(cache: SimulationCache, method: Callable[..., Any], *args: Any) -> Any:
+    """A cache read or write; a failing cache (store unreachable, no permission) costs a recomputation, never a
+    failed simulation."""
+    try:
+        return method(*args)
+    except Exception as exc:
+        _warn_cache(cache.url, exc)
+        return None
 
 
 def replicate_output_path(outputs_url: str, param_id: str, replicate: int) -> str:
@@ -255,8 +279,7 @@ def replicate_output_path(outputs_url: str, param_id: str, replicate: int) -> st
 
 
 def _write_outputs(group: SimulationGroup, replicate: int, seed: int, outputs: Mapping[str, bytes]) -> None:
-    assert group.outputs_url is not None
-    base = group.outputs_url.rstrip("/")
+    base = (group.outputs_url or "").rstrip("/")
     entry = _filesystems.get(base)
     if entry is None:
         entry = _filesystems[base] = fsspec.core.url_to_fs(base)
@@ -308,7 +331,7 @@ def run_group(group: SimulationGroup) -> GroupResult:
     try:
         search_path = _search_path(group)
         fn = _function(group.fn_ref, search_path)
-        cache = _cache(group.cache_url) if group.cache_url else None
+        cache = _open_cache(group.cache_url) if group.cache_url else None
         ident = _code_identity(group, search_path) if cache is not None else None
     except Exception as exc:
         error = _format_exc(exc, f"cannot load simulation {group.fn_ref!r}")
@@ -326,12 +349,12 @@ def run_group(group: SimulationGroup) -> GroupResult:
         try:
             key = SimulationCache.key(ident, group.fn_ref, group.param_id, seed) if cache is not None else None
             if cache is not None and key is not None:
-                outputs = cache.get(key)
+                outputs = _cache_call(cache, cache.get, key)
                 cached = outputs is not None
             if outputs is None:
                 outputs = simulate_one(fn, group.fn_ref, group.params, seed)
                 if cache is not None and key is not None:
-                    cache.put(key, outputs)
+                    _cache_call(cache, cache.put, key, outputs)
             if group.outputs_url:
                 _write_outputs(group, i, seed, outputs)
         except Exception as exc:
