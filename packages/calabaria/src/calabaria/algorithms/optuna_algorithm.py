@@ -225,6 +225,14 @@ class OptunaAlgorithm:
         if not results:
             return
         results = [r if isinstance(r, TrialResult) else TrialResult(**r) for r in results]
+        self._tell(results)
+        # Whoever finished them, this process no longer owns trials with these ids: stop renewing their leases.
+        told = {r.param_id for r in results}
+        with self._lock:
+            for tid in [tid for tid, pid in self._pending.items() if pid in told]:
+                del self._pending[tid]
+
+    def _tell(self, results: list[TrialResult]) -> None:
         remote = []
         for result in results:
             # Fast path: this process asked the trial and it is still open (the common case, one query).
