@@ -120,6 +120,7 @@ class _Pending:
     seeds: tuple[int, ...]
     submitted: bool = False
     result: Any = None
+    repeats: int = 0
 
 
 @dataclass
@@ -298,6 +299,8 @@ class _Driver:
         self.session_failed = 0
         self.first_error: str | None = None
         self.stop = _StopFlag()
+        self.dropped = 0
+        self.remote = False
 
     # -- asking --------------------------------------------------------------------------------------------------
 
@@ -323,7 +326,10 @@ class _Driver:
         asked = self.algorithm.ask(n)
         for ups in asked:
             if ups.param_id in self.outstanding:
-                continue  # proposed again while in flight: one simulation serves both (tell is per param_id)
+                # Proposed again while in flight (a retried trial, a repeated point): one simulation serves both,
+                # and the result is told once per proposal so no trial of the algorithm is left open.
+                self.outstanding[ups.param_id].repeats += 1
+                continue
             if ups.param_id in self.done:
                 # Already recorded (a retried trial whose result we hold): tell it again, never simulate twice.
                 self.algorithm.tell([self._result_from_row(self.done[ups.param_id])])
@@ -406,7 +412,9 @@ class _Driver:
             replicate_rows.append(rep)
 
         stored = self.journal.append(row, replicate_rows)
-        self.algorithm.tell([TrialResult(pending.ups.param_id, loss, diagnostics, status)])
+        told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
+        for _ in range(1 + pending.repeats):
+            self.algorithm.tell([told])
         self.done[pending.ups.param_id] = {k: stored[k] for k in ("param_id", "status", "loss", "error")}
         self.stats.add(stored, n_sims=len(result.replicates), n_cached=row["n_cached"])
         if ok:
@@ -461,15 +469,16 @@ class _Driver:
     def run(self, service: Any, stop: _StopFlag) -> str:
         self.stop = stop
         with service.pipeline(self.options.max_in_flight or self.spec.execution.max_in_flight) as pipe:
-            # The window of asked-but-untold trials: fixed when ordered (reproducible), the pipeline's when not.
-            fixed_window = max(1, pipe.capacity)
+            # The window of asked-but-untold trials: fixed when ordered on a local cluster (reproducible), else the
+            # pipeline's capacity, which follows a remote cluster as it scales and grows as tiny groups are chunked.
+            fixed_window = max(1, pipe.capacity) if self.ordered and not self.remote else None
             idle_asks = 0
             while True:
                 if stop.cancelling:
                     pipe.cancel()
                     return "interrupted"
                 if not stop.stopping:
-                    window = fixed_window if self.ordered else max(1, pipe.capacity)
+                    window = fixed_window or max(1, pipe.capacity)
                     asked = self.ask(window)
                     idle_asks = 0 if asked else idle_asks + 1
                 elif not self.outstanding:
@@ -491,10 +500,32 @@ class _Driver:
                     continue
                 result = pipe.next_result(timeout=POLL_S)
                 if result is None:
+                    if stop.stopping and _no_workers(service):
+                        # Ctrl-C reached the local workers too: nothing in flight can finish; stop waiting for it.
+                        pipe.cancel()
+                        return "interrupted"
                     continue
                 pending = self.outstanding.get(result.param_id)
-                if pending is not None:
-                    pending.result = result
+                if pending is None:
+                    continue
+                if stop.stopping and not result.ok:
+                    # A Ctrl-C reaches the local workers too (same process group) and kills their tasks: a failure
+                    # now says nothing about the parameters. Leave the trial untold; a resumed run retries it.
+                    del self.outstanding[result.param_id]
+                    self.dropped += 1
+                    continue
+                pending.result = result
+
+
+def _no_workers(service: Any) -> bool:
+    """True when the service is a Dask cluster that has lost every worker (the nannies died with a Ctrl-C)."""
+    client = getattr(service, "client", None)
+    if client is None:
+        return False
+    try:
+        return not client.nthreads()
+    except Exception:
+        return True
 
 
 def _cache_url(spec: StudySpec, store: RunStore, remote: bool) -> str | None:
@@ -606,6 +637,7 @@ def run_study(
             driver = _Driver(
                 resolved, spec, store, algorithm, journal, options, progress, stats, done, cache_url, outputs_url
             )
+            driver.remote = remote
             status = driver.run(service, stop)
     except BaseException as exc:
         error = exc
