@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from calabaria.parameters import (
     CategoricalParameter,
@@ -120,3 +122,17 @@ def test_from_yaml_text_and_file(tmp_path) -> None:
     assert ParameterSpace.from_yaml(str(path)).names == ("beta", "n")
     with pytest.raises(ParameterError, match="not valid YAML"):
         ParameterSpace.from_yaml("beta: {low: 1")
+
+
+@given(
+    low=st.integers(min_value=1, max_value=1000),
+    span=st.integers(min_value=1, max_value=10_000),
+    log=st.booleans(),
+    u=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_unit_points_land_inside_the_bounds_with_the_right_type(low: int, span: int, log: bool, u: float) -> None:
+    ip = IntParameter("k", low, low + span, log)
+    fp = FloatParameter("x", float(low), float(low + span) * 1.5, log)
+    assert type(ip.from_unit(u)) is int and ip.low <= ip.from_unit(u) <= ip.high
+    assert type(fp.from_unit(u)) is float and fp.low <= fp.from_unit(u) <= fp.high
+    assert ip.validate(ip.from_unit(u)) == ip.from_unit(u)
