@@ -1,6 +1,6 @@
 """Execution overhead: our grouped, chunked Dask service against the usual ways of running many simulations.
 
-    uv run python bench/bench_execution.py            # the full run (about a minute on 2 cores)
+    uv run python bench/bench_execution.py            # the full run (one to two minutes on 2 cores)
     uv run python bench/bench_execution.py --quick    # a small smoke run
 
 On ONE LocalCluster (processes, one thread each), for N simulations of fixed cost (0, 10, 100 ms of CPU spinning,

@@ -189,3 +189,33 @@ def test_exec_failing_cache_costs_a_recomputation_not_a_simulation(tmp_path: Pat
         bad = SimulationGroup(**{**g.__dict__, "cache_url": str(tmp_path / "cache" / key[:2] / "sub")})
         assert run_group(bad).ok
     assert "simulating without it" in caplog.text and "cache" in caplog.text
+
+
+@pytest.mark.services
+def test_exec_group_caches_and_writes_outputs_on_azure_blob(azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers take object-store credentials from their environment, never from the task."""
+    import fsspec
+
+    from modelops.services.tasks import replicate_output_path
+    from modelops.store.cache import unpack_outputs
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    container = f"runs-{uuid.uuid4().hex[:8]}"
+    fs = fsspec.filesystem("az", **azurite.storage_options())
+    fs.mkdir(container)
+    params = {"steps": 5, "drift": 0.2}
+    g = SimulationGroup(
+        "exec_models:walk",
+        params,
+        make_param_id(params),
+        (4, 5),
+        cache_url=f"az://{container}/cache",
+        outputs_url=f"az://{container}/raw",
+        search_path=(MODELS_DIR,),
+    )
+    first = run_group(g)
+    assert first.ok and first.n_cached == 0
+    assert run_group(g).n_cached == 2
+    path = replicate_output_path(f"{container}/raw", g.param_id, 1)
+    outputs, meta = unpack_outputs(fs.cat_file(path))
+    assert meta["seed"] == 5 and set(outputs) == {"series", "summary"}
