@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelops.services import LocalSimulationService, SimulationError, SimulationGroup, from_ipc, run_group, run_groups
-from modelops.services.tasks import MAX_ERROR_CHARS, bounded, replicate_output_path
+from modelops.services.tasks import MAX_ERROR_CHARS, bounded, read_replicate_outputs, replicate_output_path
 from modelops.store.cache import unpack_outputs
 from modelops_contracts import derive_seed, make_param_id
 
@@ -101,6 +101,8 @@ def test_exec_outputs_written_one_file_per_replicate(tmp_path: Path) -> None:
         outputs, meta = unpack_outputs(path.read_bytes())
         assert meta == {"fn_ref": g.fn_ref, "param_id": g.param_id, "replicate": i, "seed": seed}
         assert from_ipc(outputs)["summary"]["seed"][0] == seed
+        tables, meta_again = read_replicate_outputs(str(path))
+        assert meta_again == meta and tables["series"].height == 10
     assert sorted(p.name for p in (tmp_path / "raw" / g.param_id).iterdir()) == [
         "replicate-0000.zip",
         "replicate-0001.zip",

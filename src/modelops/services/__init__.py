@@ -17,6 +17,7 @@ from modelops.services.tasks import (
     ReplicateOutcome,
     SimulationError,
     SimulationGroup,
+    read_replicate_outputs,
     replicate_output_path,
     run_group,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "SimulationError",
     "SimulationGroup",
     "from_ipc",
+    "read_replicate_outputs",
     "replicate_output_path",
     "resolve",
     "run_group",

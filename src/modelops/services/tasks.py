@@ -278,13 +278,25 @@ def replicate_output_path(outputs_url: str, param_id: str, replicate: int) -> st
     return f"{outputs_url.rstrip('/')}/{param_id}/replicate-{replicate:04d}.zip"
 
 
+def read_replicate_outputs(
+    url: str, storage_options: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read one replicate's raw outputs file: ``({name: polars.DataFrame}, meta)``; meta holds fn_ref, param_id,
+    replicate and seed. Raises CorruptEntryError when the file does not verify."""
+    from modelops.store.cache import unpack_outputs
+
+    with fsspec.open(url, "rb", **dict(storage_options or {})) as fh:
+        outputs, meta = unpack_outputs(fh.read())
+    return from_ipc(outputs), meta
+
+
 def _write_outputs(group: SimulationGroup, replicate: int, seed: int, outputs: Mapping[str, bytes]) -> None:
     base = (group.outputs_url or "").rstrip("/")
     entry = _filesystems.get(base)
     if entry is None:
         entry = _filesystems[base] = fsspec.core.url_to_fs(base)
     fs, root = entry
-    path = f"{root.rstrip('/')}/{group.param_id}/replicate-{replicate:04d}.zip"
+    path = replicate_output_path(root, group.param_id, replicate)
     meta = {"fn_ref": group.fn_ref, "param_id": group.param_id, "replicate": replicate, "seed": seed}
     atomic_write(fs, path, pack_outputs(outputs, meta=meta))
 
