@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -158,8 +159,14 @@ def test_exec_dask_pipeline_grows_with_the_cluster(monkeypatch: pytest.MonkeyPat
     import modelops.services.pipeline as pipeline_module
 
     monkeypatch.setattr(pipeline_module, "MAX_TASKS_REFRESH_S", 0.0)
+    import psutil
+
     with DaskSimulationService(n_workers=1, memory_limit=None) as service, service.pipeline() as pipe:
         assert pipe.max_tasks == 2 and pipe.capacity == 2
         service.cluster.scale(2)  # a worker joins, as in an autoscaled pool
         service.wait_for_workers(2, timeout=60)
         assert pipe.max_tasks == 4 and pipe.capacity == 4
+        worker_pids = list(service.client.run(os.getpid).values())
+    # leaving the context closed what the service started: client, cluster, worker processes
+    assert service.cluster is None and service.client.status == "closed"
+    assert not [p for p in worker_pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
