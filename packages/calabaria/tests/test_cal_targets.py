@@ -161,3 +161,21 @@ def test_outputs_as_arrow_ipc_bytes() -> None:
     pl.DataFrame({"t": [1, 2, 3], "cases": [2.0, 4.0, 7.0]}).write_ipc_stream(buf)
     ts = TargetSet.from_config({"targets": [target()]})
     assert ts.evaluate([{"incidence": buf.getvalue()}]).loss == pytest.approx(1.0)
+
+
+def test_dates_inlined_as_text_align_with_simulated_dates() -> None:
+    import datetime as dt
+
+    obs = {"columns": {"day": ["2024-01-02", "2024-01-03"], "cases": [5, 7]}}
+    sim = {"incidence": pl.DataFrame({"day": [dt.date(2024, 1, d) for d in (1, 2, 3)], "cases": [0.0, 5.0, 8.0]})}
+    exact = TargetSet.from_config({"targets": [target(observed=obs, keys=["day"])]})
+    assert exact.evaluate([sim]).loss == pytest.approx(1.0)
+    stamps = {"columns": {"at": ["2024-01-01 12:00:00", "2024-01-03 00:00:00"], "cases": [1, 4]}}
+    times = [dt.datetime(2024, 1, d) for d in (1, 2, 3)]
+    asof = TargetSet.from_config({"targets": [target(observed=stamps, keys=[], asof="at")]})
+    frame = pl.DataFrame({"at": times, "cases": [1.0, 2.0, 3.0]})
+    assert asof.evaluate([{"incidence": frame}]).loss == pytest.approx(1.0)  # 12:00 on day 1 takes day 1's row
+    garbled = {"columns": {"day": ["soon"], "cases": [1]}}
+    bad = TargetSet.from_config({"targets": [target(observed=garbled, keys=["day"])]})
+    with pytest.raises(TargetError, match="does not parse as Date"):
+        bad.evaluate([sim])

@@ -44,9 +44,23 @@ def _harmonise(obs: pl.DataFrame, sim: pl.DataFrame, cols: Sequence[str]) -> tup
             sim = sim.with_columns(pl.col(col).cast(pl.Float64))
         elif a.is_temporal() and b.is_temporal():
             sim = sim.with_columns(pl.col(col).cast(a))
+        elif a == pl.String and b.is_temporal():
+            # Observed data travel as JSON (dates as ISO strings); parse them to the model's date type.
+            try:
+                obs = obs.with_columns(_parse_temporal(col, b, "observed data"))
+            except pl.exceptions.PolarsError as exc:
+                raise AlignmentError(f"observed key column {col!r} does not parse as {b}: {exc}") from None
         else:
             raise AlignmentError(f"key column {col!r} is {a} in the observed data but {b} in the simulated output")
     return obs, sim
+
+
+def _parse_temporal(col: str, dtype: pl.DataType, what: str) -> pl.Expr:
+    if dtype == pl.Date:
+        return pl.col(col).str.to_date(strict=True)
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(col).str.to_datetime(time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=True)
+    raise AlignmentError(f"key column {col!r} of the {what} is text; the simulated output has {dtype}")
 
 
 def check_columns(df: pl.DataFrame, cols: Sequence[str], what: str) -> None:
