@@ -46,7 +46,9 @@ def demo(
             f"cannot find {EXAMPLE} in this directory, its parents or the ModelOps checkout",
             hint="run `uv run mops demo` from the root of a ModelOps clone",
         )
-    console.print(f"[bold]ModelOps demo[/]: calibrating {spec} on {workers} local workers", highlight=False)
+    console.print(
+        f"[bold]ModelOps demo[/]: calibrating {spec} on {workers} local workers", highlight=False, soft_wrap=True
+    )
     try:
         from rich.status import Status
 
@@ -80,9 +82,9 @@ def demo(
         f"\n{summary.recorded} trials in {summary.elapsed_s:.0f} s ({summary.sims} simulations) on {summary.service}",
         highlight=False,
     )
-    console.print(f"run record: {summary.url}", highlight=False)
-    console.print(f"trials:     {summary.trials_url}", highlight=False)
+    console.print(f"run record: {summary.url}", highlight=False, soft_wrap=True)
+    console.print(f"trials:     {summary.trials_url}", highlight=False, soft_wrap=True)
     for label, path in (("plots:", files.loss), ("", files.pairs), ("", files.fit)):
         if path:
-            console.print(f"{label:<11} {path}", highlight=False)
-    console.print(f"\nnext: mops runs show {summary.run_id}", highlight=False)
+            console.print(f"{label:<11} {path}", highlight=False, soft_wrap=True)
+    console.print(f"\nnext: mops runs show {summary.run_id}", highlight=False, soft_wrap=True)

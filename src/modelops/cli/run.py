@@ -15,7 +15,8 @@ from modelops.cli.output import console, err_console, fail, print_json
 def _best_table(trials: Any, limit: int = 5) -> Table:
     import polars as pl
 
-    params = [c for c in trials.columns if c.startswith("param.")]
+    # Searched parameters only: fixed ones hold one value across the run and would only crowd the table.
+    params = [c for c in trials.columns if c.startswith("param.") and trials[c].n_unique() > 1]
     losses = [c for c in trials.columns if c.startswith("loss.")]
     best = trials.filter(pl.col("status") == "completed").sort("loss").head(limit)
     table = Table(title=f"best {min(limit, best.height)} trials", header_style="bold")
@@ -140,13 +141,16 @@ def run(
         f"failed), {summary.new_trials} new this session; {summary.sims} simulations run, {summary.cached_sims} "
         f"from cache; {summary.elapsed_s:.1f} s on {summary.service}",
         highlight=False,
+        soft_wrap=True,
     )
-    table = Table(show_header=False, box=None)
-    table.add_row("run", summary.url)
-    table.add_row("trials", summary.trials_url)
-    table.add_row("replicates", summary.replicates_url)
-    table.add_row("storage", summary.storage)
-    console.print(table)
+    # Plain lines, never a table: paths must print whole (a terminal-width table would cut them with an ellipsis).
+    for label, value in (
+        ("run", summary.url),
+        ("trials", summary.trials_url),
+        ("replicates", summary.replicates_url),
+        ("storage", summary.storage),
+    ):
+        console.print(f"{label:<11}{value}", highlight=False, soft_wrap=True)
     if summary.status == "interrupted":
-        console.print(f"resume with: mops run {spec} --resume {summary.run_id}", highlight=False)
+        console.print(f"resume with: mops run {spec} --resume {summary.run_id}", highlight=False, soft_wrap=True)
     console.print(f"next: mops runs show {summary.run_id}  |  mops runs plot {summary.run_id}", highlight=False)
