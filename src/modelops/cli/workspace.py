@@ -179,8 +179,9 @@ def up(
 ) -> None:
     """Deploy (or update) the workspace: namespace, Dask scheduler, worker groups, network policies.
 
-    Uses the infra stack's cluster (`mops infra up`) unless --kubeconfig is given. When the storage stack exists
-    (`mops storage up`), workers get its object-store credentials for the simulation cache and outputs.
+    Uses the infra stack's cluster (`mops infra up`) unless --kubeconfig is given. Workers get object-store
+    credentials for the simulation cache and outputs: the storage stack's (`mops storage up`) when it exists, else
+    AZURE_STORAGE_* from your environment when set (stored in the cluster as a Secret).
     """
     from modelops.infra import automation
     from modelops.infra.components.workspace import workspace_program

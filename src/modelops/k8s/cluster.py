@@ -151,7 +151,7 @@ def job_logs(c: Clients, namespace: str, job_name: str, *, tail: int | None = No
     """(pod name, its log text) for every pod of a Job, oldest pod first."""
     pods = sorted(_pods(c, namespace, job_name), key=lambda p: p.metadata.creation_timestamp or 0)
     for p in pods:
-        kwargs: dict[str, Any] = {"container": "runner"} if job_name.startswith("runner-") else {}
+        kwargs: dict[str, Any] = {}  # one container per pod: no container name needed
         if tail is not None:
             kwargs["tail_lines"] = tail
         text = _call(

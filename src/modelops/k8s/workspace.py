@@ -45,7 +45,7 @@ class K8sConfigError(ValueError):
 class RegistryCredentials:
     registry: str
     username: str
-    token: Any = field(repr=False)  # a string, or a Pulumi Output at apply time
+    token: str = field(repr=False)  # from the environment; components mark the Secret built from it secret
 
     def dockerconfigjson(self) -> str:
         auth = base64.b64encode(f"{self.username}:{self.token}".encode()).decode()
