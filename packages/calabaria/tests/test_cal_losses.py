@@ -87,6 +87,7 @@ def test_neg_log_mean_exp_is_stable_for_extreme_log_likelihoods() -> None:
         ("binomial_nll", {}, "exactly one of options 'n'"),
         ("gaussian_nll", {"sigma": 0}, "positive finite number"),
         ("gaussian_nll", {}, "exactly one of options 'sigma'"),
+        ("binomial_nll", {"n_column": 3}, "must name a column"),
     ],
 )
 def test_option_checks(name: str, opts: dict, needle: str) -> None:

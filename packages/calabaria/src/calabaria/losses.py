@@ -191,6 +191,9 @@ def check_options(loss: Loss, opts: Mapping[str, Any]) -> None:
     missing = sorted(loss.required - set(opts))
     if missing:
         raise LossError(f"loss {loss.name!r} needs options {missing}")
+    for key in ("n_column", "sigma_column"):
+        if key in opts and (not isinstance(opts[key], str) or not opts[key]):
+            raise LossError(f"loss option {key!r} must name a column of the observed data, got {opts[key]!r}")
     for key in ("sigma", "concentration", "n"):
         if key in opts:
             value = opts[key]
