@@ -170,7 +170,8 @@ def test_e2e_pods_run_the_sir_study(tmp_path: Path, postgres: Postgres, procs: l
     assert _http_ok(f"http://127.0.0.1:{dashboard}{liveness['path']}"), _log_tail(logs / "scheduler.log")
 
     worker_deployment = _one(ws, "Deployment", "dask-worker-default")
-    worker_names = []
+    worker_names: list[str] = []
+    worker_http: list[int] = []
     for i in range(worker_deployment["spec"]["replicas"]):
         pod = f"dask-worker-default-{i}"
         http = free_port()
@@ -187,6 +188,7 @@ def test_e2e_pods_run_the_sir_study(tmp_path: Path, postgres: Postgres, procs: l
         assert worker.env["HOME"].startswith(str(tmp_path))  # /tmp is the emptyDir
         procs.append(worker.popen(logs / f"{pod}.log"))
         worker_names.append(pod)
+        worker_http.append(http)
 
     from distributed import Client
 
@@ -197,6 +199,10 @@ def test_e2e_pods_run_the_sir_study(tmp_path: Path, postgres: Postgres, procs: l
         assert all(w["nthreads"] == 1 for w in info)
         expected_limit = int(2 * 2**30 * 0.9)
         assert all(w["memory_limit"] == expected_limit for w in info)
+    # The workers' readiness and liveness probe (HTTP /health on the --dashboard-address port) answers.
+    worker_probe = worker_deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
+    for http in worker_http:
+        assert _http_ok(f"http://127.0.0.1:{http}{worker_probe['path']}")
 
     # --- the run: PostgreSQL init Job, then two runner pods, from build_adaptive -------------------------------
     role = f"mops_e2e_{uuid.uuid4().hex[:8]}"
