@@ -34,7 +34,7 @@ from modelops.k8s.workspace import build_workspace, scheduler_address
 from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path
 from modelops.specs.base import parse_spec
 from modelops.specs.workspace import WorkspaceSpec
-from modelops.testing.services import REPO_ROOT, Postgres, free_port, stop_process, wait_for_port
+from modelops.testing.services import REPO_ROOT, Postgres, free_port, services_required, stop_process, wait_for_port
 
 N_TRIALS = 12
 REPLICATES = 2
@@ -118,7 +118,10 @@ def _drop_role(pg: Postgres, role: str) -> None:
 @pytest.mark.timeout(600)
 def test_e2e_pods_run_the_sir_study(tmp_path: Path, postgres: Postgres, procs: list[subprocess.Popen]) -> None:
     if shutil.which("psql") is None or shutil.which("pg_isready") is None:
-        pytest.skip("the init Job needs psql and pg_isready (apt-get install postgresql-client)")
+        message = "the init Job needs psql and pg_isready (apt-get install postgresql-client)"
+        if services_required():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     logs = tmp_path / "logs"
     logs.mkdir()
     shared = tmp_path / "pvcs"

@@ -11,14 +11,17 @@ import pytest
 
 from modelops.k8s.postgres import init_sql
 from modelops.specs.adaptive import CentralStore
-from modelops.testing.services import Postgres
+from modelops.testing.services import Postgres, services_required
 
 
 @pytest.mark.services
 def test_k8s_init_sql_is_idempotent(postgres_server_info: Postgres) -> None:
     psql = shutil.which("psql")
     if psql is None:
-        pytest.skip("psql is not installed (apt-get install postgresql-client)")
+        message = "psql is not installed (apt-get install postgresql-client)"
+        if services_required():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     tag = uuid.uuid4().hex[:8]
     store = CentralStore(user=f"mops_user_{tag}", database=f"mops_db_{tag}")
     admin = postgres_server_info
