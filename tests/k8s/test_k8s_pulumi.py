@@ -297,3 +297,25 @@ def test_k8s_runtime_plan_problems_surface_before_pulumi(tmp_path: Path, monkeyp
     with pytest.raises(InfraError, match="names no study") as info:
         adaptive.program_from_plan(_runtime_plan(tmp_path), ctx=None)
     assert "mops adaptive up" in (info.value.hint or "")
+
+
+def test_k8s_stack_programs_run(mocks: Mocks, pick, study_dir: Path) -> None:
+    """The closures `mops workspace up` / `mops adaptive up` hand to the Automation API run under the mocks."""
+    from modelops.infra.components.adaptive import adaptive_program
+    from modelops.infra.components.workspace import workspace_program
+
+    spec, plan = _adaptive(study_dir / "study.yaml", pick, central_store={})
+    programs = [
+        workspace_program(pick.full_workspace(), namespace="modelops-dev", infra_ref="organization/p/s"),
+        adaptive_program(spec, plan, kubeconfig=KUBECONFIG),
+    ]
+
+    @pulumi.runtime.test
+    def run() -> None:
+        for program in programs:
+            program()
+
+    run()
+    assert len(mocks.of_type("pulumi:providers:kubernetes")) == 2
+    assert mocks.of_type("kubernetes:apps/v1:StatefulSet") and mocks.of_type("kubernetes:batch/v1:Job")
+    assert [r.inputs["name"] for r in mocks.of_type("pulumi:pulumi:StackReference")] == ["organization/p/s"]
