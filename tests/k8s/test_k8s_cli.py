@@ -294,3 +294,18 @@ def test_k8s_cli_status_and_runs_show_read_records_from_azurite(
 
     logs = env.mops("adaptive", "logs", "exp-7")
     assert logs.exit_code == 0 and "log of runner-exp-7-1" in logs.output
+
+
+def test_k8s_cli_status_of_a_run_applied_without_pulumi(env: Env, stub_api: StubApi) -> None:
+    """`render | kubectl apply` leaves no stack: with --kubeconfig, status and logs find the run by its names."""
+    kubeconfig = env.tmp / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    result = env.mops("adaptive", "status", "Exp.7", "--kubeconfig", str(kubeconfig), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["namespace"] == "modelops-exp-7" and report["runner"] == "runner-exp-7"
+    assert report["runners"]["state"] == "running"
+    logs = env.mops("adaptive", "logs", "Exp.7", "--kubeconfig", str(kubeconfig))
+    assert logs.exit_code == 0 and "log of runner-exp-7-0" in logs.output
+    without = env.mops("adaptive", "status", "Exp.7")
+    assert without.exit_code != 0 and "does not exist" in without.output

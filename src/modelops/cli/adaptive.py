@@ -187,6 +187,22 @@ def down(
     )
 
 
+def _run_outputs(env: str | None, run_id: str, kubeconfig: Path | None) -> tuple[Any | None, dict[str, Any]]:
+    """(Pulumi context or None, the run stack's outputs). With --kubeconfig, a run applied without Pulumi
+    (`render | kubectl apply`) is found by its names alone when there is no stack (or no pulumi CLI) to ask."""
+    from modelops.infra import automation, naming
+    from modelops.infra.automation import InfraError
+
+    try:
+        ctx = pulumi_context(env)
+        return ctx, automation.read_outputs(ctx, "adaptive", run_id=run_id)
+    except InfraError:
+        if kubeconfig is None:
+            raise
+    slug = naming.run_slug(run_id)
+    return None, {"run_namespace": naming.run_namespace(run_id), "runner_name": f"runner-{slug}"}
+
+
 def _records(runs_dir: str | None, run_id: str, storage: Any | None) -> dict[str, Any]:
     """Trials completed and the best loss, from the run's records (an object store, or a local copy)."""
     if not runs_dir or "://" not in runs_dir:
@@ -223,14 +239,12 @@ def status(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Show a run: its runner pods (from the cluster), and trials completed and best loss (from its records)."""
-    from modelops.infra import automation
     from modelops.infra.automation import InfraError
     from modelops.infra.bindings import BindingError
     from modelops.k8s import cluster
 
     with errors_as_messages():
-        ctx = pulumi_context(env)
-        outputs = automation.read_outputs(ctx, "adaptive", run_id=run_id)
+        ctx, outputs = _run_outputs(env, run_id, kubeconfig)
         ns, runner = outputs.get("run_namespace"), outputs.get("runner_name")
         report: dict[str, Any] = {"run_id": run_id, "namespace": ns, "runner": runner}
         report["runs_dir"] = runs_dir or outputs.get("runs_dir")
@@ -246,7 +260,7 @@ def status(
             }
         except (cluster.ClusterError, InfraError, BindingError) as exc:
             report["runners"] = {"error": str(getattr(exc, "message", exc))}
-        report["records"] = _records(report["runs_dir"], run_id, storage_binding(ctx))
+        report["records"] = _records(report["runs_dir"], run_id, storage_binding(ctx) if ctx else None)
     if as_json:
         print_json(report)
         return
@@ -279,13 +293,12 @@ def logs(
     init: bool = typer.Option(False, "--init", help="Show the PostgreSQL init Job's log instead of the runners'."),
 ) -> None:
     """Print the runner pods' logs (each pod's `mops run` output), or the database init Job's with --init."""
-    from modelops.infra import automation, naming
+    from modelops.infra import naming
     from modelops.k8s import cluster
     from modelops.k8s.postgres import PostgresNames
 
     with errors_as_messages():
-        ctx = pulumi_context(env)
-        outputs = automation.read_outputs(ctx, "adaptive", run_id=run_id)
+        ctx, outputs = _run_outputs(env, run_id, kubeconfig)
         ns = outputs.get("run_namespace") or naming.run_namespace(run_id)
         job = PostgresNames(naming.run_slug(run_id)).init_job if init else outputs.get("runner_name")
         api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
