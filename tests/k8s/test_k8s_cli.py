@@ -309,3 +309,14 @@ def test_k8s_cli_status_of_a_run_applied_without_pulumi(env: Env, stub_api: Stub
     assert logs.exit_code == 0 and "log of runner-exp-7-0" in logs.output
     without = env.mops("adaptive", "status", "Exp.7")
     assert without.exit_code != 0 and "does not exist" in without.output
+
+
+def test_k8s_cli_workspace_status_without_a_stack(env: Env, stub_api: StubApi) -> None:
+    kubeconfig = env.tmp / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    result = env.mops("workspace", "status", "--kubeconfig", str(kubeconfig), "--namespace", "team-a", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["outputs"] == {"namespace": "team-a"} and report["workloads"][0]["name"] == "dask-scheduler"
+    human = env.mops("workspace", "status", "--kubeconfig", str(kubeconfig))
+    assert human.exit_code == 0 and "dask-scheduler" in human.output

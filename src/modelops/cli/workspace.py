@@ -233,18 +233,32 @@ def down(
 def status(
     env: str | None = ENV_OPT,
     kubeconfig: Path | None = KUBECONFIG_OPT,
+    namespace: str | None = typer.Option(
+        None, "--namespace", help="The workspace namespace, for a workspace applied without Pulumi (with --kubeconfig)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Show the workspace's stack outputs and, from the cluster, each Deployment's ready replicas."""
-    from modelops.infra import automation
+    """Show the workspace's stack outputs and, from the cluster, each Deployment's ready replicas.
+
+    With --kubeconfig, a workspace applied without Pulumi (`render | kubectl apply`) is read from its namespace
+    (--namespace, default modelops-<env>) when there is no stack to ask.
+    """
+    from modelops.infra import automation, naming
     from modelops.infra.automation import InfraError
     from modelops.infra.bindings import BindingError
     from modelops.k8s import cluster
 
     with errors_as_messages():
-        ctx = pulumi_context(env)
-        outputs = automation.redact(automation.read_output_values(ctx, "workspace"))
-        report: dict[str, Any] = {"environment": ctx.environment, "outputs": outputs, "workloads": None}
+        environment = global_config(env).environment
+        ctx = None
+        try:
+            ctx = pulumi_context(env)
+            outputs = automation.redact(automation.read_output_values(ctx, "workspace"))
+        except InfraError:
+            if kubeconfig is None:
+                raise
+            outputs = {"namespace": namespace or naming.workspace_namespace(environment)}
+        report: dict[str, Any] = {"environment": environment, "outputs": outputs, "workloads": None}
         try:
             api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
             workloads = cluster.workspace_status(api, outputs.get("namespace", ""))
@@ -256,7 +270,7 @@ def status(
     if as_json:
         print_json(report)
         return
-    _print_outputs(outputs, False, title=f"workspace ({ctx.environment})")
+    _print_outputs(outputs, False, title=f"workspace ({environment})")
     if report.get("cluster_error"):
         err_console.print(f"[yellow]cluster:[/] {report['cluster_error']}", highlight=False)
         return
