@@ -33,8 +33,13 @@ def _scheduler_tasks(service: DaskSimulationService) -> int:
 
 
 def test_exec_dask_service_is_a_simulation_service(dask_service: DaskSimulationService) -> None:
+    import dask
+
     assert isinstance(dask_service, SimulationService)
     assert dask_service.slots == 2
+    # the workers' statistical profiler is off (it slows simulations); the rest of the config is intact
+    enabled = dask_service.client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+    assert set(enabled.values()) == {False}
     futures = [dask_service.submit("exec_models:walk", {"steps": 5}, seed) for seed in (3, 4, 5)]
     outs: list[SimReturn] = dask_service.gather(futures)
     assert [from_ipc(o)["summary"]["seed"][0] for o in outs] == [3, 4, 5]
