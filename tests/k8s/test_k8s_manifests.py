@@ -251,3 +251,11 @@ def test_k8s_worker_args_follow_processes_and_threads(pick) -> None:
     args = worker_args(spec.spec.workers, "tcp://s:8786")
     assert args[:5] == ["tcp://s:8786", "--nworkers", "4", "--nthreads", "2"]
     assert int(args[args.index("--memory-limit") + 1]) == int(16 * 2**30 * 0.9) // 4
+
+
+def test_k8s_workers_run_without_the_dask_profiler(pick) -> None:
+    # The profiler measurably slows short simulations (bench/bench_execution.py); the local cluster turns it off too.
+    for name in ("dask-worker-default", "dask-worker-gpu"):
+        worker = pick.one(pick.workspace_manifests(), "Deployment", name)
+        env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] == "False"

@@ -202,7 +202,12 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
         gpu_toleration = {"key": gpu, "operator": "Exists", "effect": "NoSchedule"}
         if gpu_toleration not in tolerations:
             tolerations.append(gpu_toleration)
-    env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    env = [
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        # Dask's statistical profiler wakes every 10 ms and takes the GIL from the simulation thread; measured 3-7%
+        # slower 10 ms simulations with it on (bench/bench_execution.py), so workers run without it, as locally.
+        {"name": "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "value": "False"},
+    ]
     env_from = [{"secretRef": {"name": STORAGE_SECRET}}] if storage else []
     c = container(
         "worker",
