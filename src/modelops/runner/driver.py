@@ -109,6 +109,8 @@ class RunSummary:
     replicates_url: str
     service: str
     storage: str
+    algorithm_s: float = 0.0
+    records_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.__dict__.items()}
@@ -134,6 +136,8 @@ class _Stats:
     best_loss: float | None = None
     best_row: dict[str, Any] | None = None
     started: float = field(default_factory=time.perf_counter)
+    algorithm_s: float = 0.0  # time in the algorithm's ask/tell (its storage included): the runner's main cost
+    records_s: float = 0.0  # time writing trial records
 
     def add(self, row: Mapping[str, Any], n_sims: int = 0, n_cached: int = 0, new: bool = True) -> None:
         self.recorded += 1
@@ -321,9 +325,13 @@ class _Driver:
         left = self._budget_left()
         if left is not None:
             n = min(n, left)
-        if n <= 0 or self.algorithm.finished():
-            return 0
-        asked = self.algorithm.ask(n)
+        t0 = time.perf_counter()
+        try:
+            if n <= 0 or self.algorithm.finished():
+                return 0
+            asked = self.algorithm.ask(n)
+        finally:
+            self.stats.algorithm_s += time.perf_counter() - t0
         for ups in asked:
             if ups.param_id in self.outstanding:
                 # Proposed again while in flight (a retried trial, a repeated point): one simulation serves both,
@@ -411,10 +419,14 @@ class _Driver:
                 rep[LOSS_PREFIX + target["name"]] = clean_float(losses.get(target["name"]))
             replicate_rows.append(rep)
 
+        t0 = time.perf_counter()
         stored = self.journal.append(row, replicate_rows)
+        t1 = time.perf_counter()
+        self.stats.records_s += t1 - t0
         told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
         for _ in range(1 + pending.repeats):
             self.algorithm.tell([told])
+        self.stats.algorithm_s += time.perf_counter() - t1
         self.done[pending.ups.param_id] = {k: stored[k] for k in ("param_id", "status", "loss", "error")}
         self.stats.add(stored, n_sims=len(result.replicates), n_cached=row["n_cached"])
         if ok:
@@ -666,6 +678,8 @@ def run_study(
             replicates_url=replicates_url,
             service=service_name,
             storage=manifests.redact_dsn(storage) or storage,
+            algorithm_s=stats.algorithm_s,
+            records_s=stats.records_s,
         )
         final = manifests.finish_manifest(
             manifest,
@@ -680,6 +694,8 @@ def run_study(
                 "simulations": stats.sims,
                 "cached_simulations": stats.cached,
                 "elapsed_s": round(summary.elapsed_s, 3),
+                "algorithm_s": round(stats.algorithm_s, 3),
+                "records_s": round(stats.records_s, 3),
                 "error": str(error) if error is not None else None,
             },
         )
