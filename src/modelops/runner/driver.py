@@ -18,6 +18,7 @@ because every trial is written before it is told, and a resumed run replays the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import signal
@@ -31,7 +32,14 @@ from typing import Any
 
 from modelops.runner.ids import check_run_id, new_run_id
 from modelops.runner.services import open_service, service_description
-from modelops.runner.study import EVALUATOR_REF, ResolvedStudy, StudyError, resolve_study, storage_url
+from modelops.runner.study import (
+    EVALUATOR_REF,
+    ResolvedStudy,
+    StudyError,
+    bundle_ref_for,
+    resolve_study,
+    storage_url,
+)
 from modelops.specs.base import SpecError
 from modelops.specs.study import StudySpec, load_study
 from modelops.store import manifest as manifests
@@ -211,12 +219,12 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
         raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {exc}") from None
 
 
-def check_study(resolved: ResolvedStudy) -> None:
+def check_study(resolved: ResolvedStudy, local_code: tuple[str, ...] = ()) -> None:
     """Fail before any simulation if the model cannot be imported or the targets are invalid (in this process)."""
     from modelops.services.fnref import resolve
 
     try:
-        resolve(resolved.model_ref, search_path=resolved.search_path)
+        resolve(resolved.model_ref, search_path=local_code + resolved.search_path)
     except ModuleNotFoundError as exc:
         raise RunError(
             f"cannot import the model {resolved.model_ref!r}: {exc}; check model.fn_ref/class_ref and model.project"
@@ -358,6 +366,7 @@ class _Driver:
                     params=pending.ups.to_dict(),
                     param_id=pending.ups.param_id,
                     seeds=pending.seeds,
+                    bundle_ref=self.resolved.bundle_ref,
                     evaluator_ref=EVALUATOR_REF,
                     evaluator_config=self.resolved.evaluator_config,
                     cache_url=self.cache_url,
@@ -587,7 +596,12 @@ def run_study(
             )
         # A larger n_trials extends a finished run; everything else must match.
 
-    check_study(resolved)
+    try:
+        bundle_ref, local_code = bundle_ref_for(spec, spec_path)
+    except StudyError as exc:
+        raise RunError(str(exc)) from None
+    resolved = dataclasses.replace(resolved, bundle_ref=bundle_ref)
+    check_study(resolved, local_code)
     try:
         storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
     except StudyError as exc:
@@ -612,6 +626,7 @@ def run_study(
         code_digest=_code_digest(resolved),
         model_ref=resolved.model_ref,
     )
+    manifest["bundle_ref"] = resolved.bundle_ref
     if existing:
         with contextlib.suppress(Exception):
             manifest["first_started_at"] = store.manifest().get("first_started_at") or store.manifest()["started_at"]
@@ -707,6 +722,6 @@ def _code_digest(resolved: ResolvedStudy) -> str | None:
     try:
         from modelops.store.cache import code_identity
 
-        return code_identity(resolved.model_ref, None, resolved.search_path)
+        return code_identity(resolved.model_ref, resolved.bundle_ref, resolved.search_path)
     except Exception:
         return None

@@ -124,6 +124,7 @@ def simulate_trial(
             params=params,
             param_id=param_id,
             seeds=tuple(int(s) for s in seeds),
+            bundle_ref=study.bundle_ref,
             cache_url=cache_url,
             return_outputs=True,
             search_path=study.search_path,

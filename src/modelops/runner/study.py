@@ -43,6 +43,7 @@ class ResolvedStudy:
     replicates: int
     n_trials: int | None
     outputs: str
+    bundle_ref: str | None = None  # set when the run starts (the spec's bundle, pushed if it is a directory)
 
     def fingerprint(self) -> str:
         """A digest of what decides a run's trials; resuming with a different study is refused."""
@@ -73,6 +74,7 @@ class ResolvedStudy:
             "replicates": self.replicates,
             "n_trials": self.n_trials,
             "outputs": self.outputs,
+            "bundle_ref": self.bundle_ref,
             "fingerprint": self.fingerprint(),
         }
 
@@ -91,6 +93,7 @@ class ResolvedStudy:
             replicates=data["replicates"],
             n_trials=data["n_trials"],
             outputs=data["outputs"],
+            bundle_ref=data.get("bundle_ref"),
         )
 
 
@@ -185,6 +188,25 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
         n_trials=n_trials,
         outputs=spec.outputs,
     )
+
+
+def bundle_ref_for(spec: StudySpec, spec_path: str | Path) -> tuple[str | None, tuple[str, ...]]:
+    """The study's bundle ref (pushing the project directory if it changed) and where its code is locally.
+
+    Workers fetch the bundle by ref; the local directory is only for checking the study in this process.
+    """
+    if spec.bundle is None:
+        return None, ()
+    from modelops.bundles import BundleError, ensure_local, ensure_pushed
+
+    directory = resolve_path(spec_path, spec.bundle)
+    try:
+        if directory.is_dir():
+            return ensure_pushed(str(directory)), (str(directory),)
+        ref = ensure_pushed(spec.bundle)
+        return ref, (str(ensure_local(ref)),)
+    except BundleError as exc:
+        raise StudyError(f"bundle {spec.bundle!r}: {exc}") from None
 
 
 def postgres_url_from_env() -> str:

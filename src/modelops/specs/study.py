@@ -241,6 +241,13 @@ class StudySpec(SpecModel):
     name: str | None = Field(None, description="Study name (default: the file name); prefixes run ids.")
     description: str | None = None
     model: ModelSpec
+    bundle: str | None = Field(
+        None,
+        description=(
+            "Run the model from a bundle: a project directory (relative to this file; `mops run` pushes it when it "
+            "changed, to $MODELOPS_BUNDLE_REPOSITORY) or a bundle ref (sha256:... or <repository>@sha256:...)."
+        ),
+    )
     parameters: dict[str, ParameterSpec] = Field(
         description="Searched parameters by name, and an optional 'fixed' mapping of constant values."
     )
