@@ -173,3 +173,22 @@ def test_diagnostics_reach_the_algorithm(toy_study, tmp_path: Path) -> None:
     for row in replicates.iter_rows(named=True):
         assert row["seed"] == derive_seed(row["param_id"], row["replicate"], 1)
     assert json.loads(json.dumps(done[0].params))  # plain values reached Optuna
+
+
+def test_diagnostics_stay_within_the_contract_cap_with_many_replicates() -> None:
+    from modelops.runner.driver import _diagnostics, _Pending
+    from modelops.services.tasks import GroupResult, ReplicateOutcome
+    from modelops_contracts import MAX_DIAGNOSTICS_BYTES, SeedInfo, TrialResult, TrialStatus, UniqueParameterSet
+
+    ups = UniqueParameterSet.from_dict({"x": 1.0})
+    seeds = SeedInfo.for_replicates(ups.param_id, 5000, 7).replicate_seeds
+    result = GroupResult(
+        ups.param_id,
+        tuple(ReplicateOutcome(i, s, False, "boom " * 50, 0.01, False) for i, s in enumerate(seeds)),
+        None,
+        "x" * 100_000,
+        1.0,
+    )
+    diagnostics = _diagnostics(result, _Pending(ups, tuple(seeds)), 7, keep_summaries=True)
+    assert len(json.dumps(diagnostics).encode()) <= MAX_DIAGNOSTICS_BYTES
+    TrialResult(ups.param_id, float("inf"), diagnostics, TrialStatus.FAILED)  # the contract accepts it

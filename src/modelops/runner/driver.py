@@ -270,11 +270,21 @@ def _diagnostics(result: Any, pending: _Pending, base_seed: int, keep_summaries:
             diagnostics["summaries"] = json.loads(json.dumps(dict(evaluation.summaries), default=str))
     if not result.ok or evaluation is None:
         diagnostics["reason"] = _reason(result.error or "no evaluation was returned")
-    # The contract caps diagnostics at 64 KiB: drop the optional parts first, then shorten the reason.
-    for key in ("summaries", "sim_s"):
-        if len(json.dumps(diagnostics, default=str).encode("utf-8")) <= MAX_DIAGNOSTICS_BYTES:
+
+    # The contract caps diagnostics at 64 KiB: drop the optional parts first (replicate seeds can be derived again
+    # from param_id, index and base seed; the records keep them all), then shorten the reason.
+    def size() -> int:
+        return len(json.dumps(diagnostics, default=str).encode("utf-8"))
+
+    for key in ("summaries", "sim_s", "seeds"):
+        if size() <= MAX_DIAGNOSTICS_BYTES:
             break
-        diagnostics.pop(key, None)
+        if key == "seeds":
+            diagnostics["seeds"] = {"base": base_seed, "replicates": "derive_seed(param_id, i, base)"}
+        else:
+            diagnostics.pop(key, None)
+    if size() > MAX_DIAGNOSTICS_BYTES and "reason" in diagnostics:
+        diagnostics["reason"] = diagnostics["reason"][:8000]
     return diagnostics
 
 
