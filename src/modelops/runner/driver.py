@@ -343,13 +343,13 @@ class _Driver:
         left = self._budget_left()
         if left is not None:
             n = min(n, left)
+        if n <= 0:
+            return 0
+        # No finished() check here: it may scan the whole study (O(trials)) and ask() already returns nothing once
+        # the budget is used; finished() is consulted only when nothing is outstanding.
         t0 = time.perf_counter()
-        try:
-            if n <= 0 or self.algorithm.finished():
-                return 0
-            asked = self.algorithm.ask(n)
-        finally:
-            self.stats.algorithm_s += time.perf_counter() - t0
+        asked = self.algorithm.ask(n)
+        self.stats.algorithm_s += time.perf_counter() - t0
         for ups in asked:
             if ups.param_id in self.outstanding:
                 # Proposed again while in flight (a retried trial, a repeated point): one simulation serves both,
