@@ -192,3 +192,16 @@ def test_diagnostics_stay_within_the_contract_cap_with_many_replicates() -> None
     diagnostics = _diagnostics(result, _Pending(ups, tuple(seeds)), 7, keep_summaries=True)
     assert len(json.dumps(diagnostics).encode()) <= MAX_DIAGNOSTICS_BYTES
     TrialResult(ups.param_id, float("inf"), diagnostics, TrialStatus.FAILED)  # the contract accepts it
+
+
+def test_outputs_all_keeps_every_replicate_and_none_keeps_no_summaries(toy_study, tmp_path: Path) -> None:
+    spec = toy_study(outputs="all", algorithm={"ref": "optuna", "sampler": "random", "n_trials": 3, "seed": 1})
+    _run(spec, tmp_path / "runs", "all")
+    files = sorted((tmp_path / "runs" / "all" / "outputs").rglob("replicate-*"))
+    assert len(files) == 3 * 2  # every replicate of every trial
+    trials = RunStore(str(tmp_path / "runs"), "all").load_trials()
+    assert trials["summaries"].null_count() == 0
+    spec = toy_study(outputs="none", algorithm={"ref": "optuna", "sampler": "random", "n_trials": 3, "seed": 1})
+    _run(spec, tmp_path / "runs", "none")
+    assert not (tmp_path / "runs" / "none" / "outputs").exists()
+    assert RunStore(str(tmp_path / "runs"), "none").load_trials()["summaries"].null_count() == 3
