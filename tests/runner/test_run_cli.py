@@ -43,6 +43,7 @@ def test_runs_list_show_export(finished_run, tmp_path: Path) -> None:
     assert [r["run_id"] for r in listed] == [run_id] and listed[0]["trials"] == 12
     shown = json.loads(_invoke("runs", "show", run_id, "--runs-dir", str(runs), "--json").stdout)
     assert shown["status"] == "completed" and shown["trials"] == 12 and shown["failed"] == 0
+    assert shown["last_trial_at"] >= shown["started_at"]
     assert set(shown["best"]["params"]) == {"slope", "intercept"}
     assert set(shown["best"]["target_losses"]) == {"line"}
     text = _invoke("runs", "show", run_id, "--runs-dir", str(runs)).output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,12 @@ def run_report(store: Any) -> dict[str, Any]:
         "base_seed": manifest.get("base_seed"),
         "storage": manifest.get("storage"),
         "service": (manifest.get("execution") or {}).get("service"),
+        # A run killed outright still says "running": the time of its last recorded trial tells whether it is alive.
+        "last_trial_at": (
+            datetime.fromtimestamp(trials["told_at"].max(), UTC).isoformat(timespec="seconds")
+            if trials.height
+            else None
+        ),
         "best": None,
     }
     if done.height:
@@ -135,7 +142,18 @@ def show(
         print_json(report)
         return
     table = Table(show_header=False, box=None, title=f"run {report['run_id']}")
-    for key in ("study", "status", "url", "started_at", "ended_at", "service", "storage", "base_seed", "replicates"):
+    for key in (
+        "study",
+        "status",
+        "url",
+        "started_at",
+        "ended_at",
+        "last_trial_at",
+        "service",
+        "storage",
+        "base_seed",
+        "replicates",
+    ):
         table.add_row(key, _fmt(report[key]))
     table.add_row("trials", f"{report['trials']} of {_fmt(report['n_trials'])} ({report['failed']} failed)")
     console.print(table)
