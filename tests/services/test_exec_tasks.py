@@ -115,16 +115,6 @@ def test_exec_group_result_pickles_with_its_evaluation() -> None:
     assert back == res and back.evaluation.summaries["n"] == 3
 
 
-def test_exec_bundle_seam_fails_clearly_until_bundles_provide_it() -> None:
-    import modelops.bundles
-
-    if hasattr(modelops.bundles, "worker_search_path"):
-        pytest.skip("modelops.bundles now provides worker_search_path; the bundles tests cover the wired seam")
-    res = run_group(group(bundle_ref="registry.local/models@sha256:" + "ab" * 32))
-    assert not res.ok
-    assert "BundleUnavailableError" in res.error and "registry.local/models@sha256:" in res.error
-
-
 def test_exec_group_validation() -> None:
     with pytest.raises(ValueError, match="seeds is empty"):
         SimulationGroup("m:f", {}, "pid", ())
