@@ -490,9 +490,16 @@ class _Driver:
 
     def _check_fail_fast(self) -> None:
         if self.session_completed == 0 and self.session_failed >= FAIL_FAST_AFTER:
+            hint = ""
+            if self.remote and not self.resolved.bundle_ref and "ModuleNotFoundError" in (self.first_error or ""):
+                hint = (
+                    "\nThe workers run on other machines and cannot import the model from this machine's "
+                    "model.project; "
+                    "add `bundle: <project dir>` to the study so they fetch the code, or bake it into the worker image."
+                )
             raise RunError(
                 f"the first {self.session_failed} trials all failed, so the model or the targets are broken rather "
-                f"than a region of the parameter space; the first failure was:\n{self.first_error}"
+                f"than a region of the parameter space; the first failure was:\n{self.first_error}{hint}"
             )
 
     # -- the loop ------------------------------------------------------------------------------------------------
