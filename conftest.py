@@ -6,6 +6,7 @@ turns those skips into failures.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -73,3 +74,20 @@ def oci_registry() -> Iterator[OciRegistry]:
         yield server
     finally:
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fresh_event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A new event loop as this thread's current one, closed afterwards.
+
+    Pulumi's unit-test mocks run the program on the thread's current event loop. Libraries used by earlier tests
+    (adlfs/fsspec against Azurite) can leave behind a loop that reports itself running, which makes Pulumi fail with
+    "no running event loop"; tests of Pulumi programs depend on this fixture so test order never matters.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -62,7 +62,7 @@ class Mocks(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def mocks() -> Mocks:
+def mocks(fresh_event_loop: object) -> Mocks:
     m = Mocks()
     pulumi.runtime.set_mocks(m, project="modelops-infra", stack="modelops-infra-dev", preview=False)
     return m

@@ -55,7 +55,7 @@ class Mocks(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def mocks() -> Mocks:
+def mocks(fresh_event_loop: object) -> Mocks:
     m = Mocks()
     pulumi.runtime.set_mocks(m, project="modelops-registry", stack="modelops-registry-dev", preview=False)
     return m
