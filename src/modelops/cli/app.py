@@ -37,17 +37,19 @@ def _root() -> None:
 
 app.command("version")(version_cmd.version)
 
-# Command groups register here, one line each: app.add_typer(<module>.app, name="<group>").
+# The study workflow: run (a plain command, so `mops run SPEC` takes the spec positionally), runs, demo, bundles.
+app.command("run")(run_cmd.run)
+app.command("demo")(demo_cmd.demo)
+app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(bundle_cmd.app, name="bundle")
-app.add_typer(workspace_cmd.app, name="workspace"), app.add_typer(adaptive_cmd.app, name="adaptive")
-app.command("run")(run_cmd.run), app.command("demo")(demo_cmd.demo), app.add_typer(runs_cmd.app, name="runs")
-(
-    app.add_typer(config_cmd.app, name="config"),
-    app.add_typer(infra_cmd.app, name="infra"),
-    app.add_typer(registry_cmd.app, name="registry"),
-    app.add_typer(storage_cmd.app, name="storage"),
-    app.add_typer(destroy_cmd.app, name="destroy"),
-)
+# The cloud: Azure from zero (infra plane), then the workspace and adaptive planes on Kubernetes.
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(infra_cmd.app, name="infra")
+app.add_typer(registry_cmd.app, name="registry")
+app.add_typer(storage_cmd.app, name="storage")
+app.add_typer(workspace_cmd.app, name="workspace")
+app.add_typer(adaptive_cmd.app, name="adaptive")
+app.add_typer(destroy_cmd.app, name="destroy")
 
 
 def main() -> None:
