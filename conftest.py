@@ -7,7 +7,9 @@ turns those skips into failures.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -22,6 +24,8 @@ from modelops.testing.services import (
     postgres_server,
     services_required,
 )
+
+T = TypeVar("T")
 
 
 def _unavailable(exc: ServiceUnavailable) -> None:
@@ -46,11 +50,10 @@ def postgres(postgres_server_info: Postgres) -> Iterator[Postgres]:
         yield db
 
 
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    """An Azurite blob emulator on a free loopback port, for the whole session."""
+def _serve(server_cm: Callable[[], contextlib.AbstractContextManager[T]]) -> Iterator[T]:
+    """Run a service for a fixture's lifetime; skip (or fail, in CI) when it cannot start."""
     try:
-        cm = azurite_server()
+        cm = server_cm()
         server = cm.__enter__()
     except ServiceUnavailable as exc:
         _unavailable(exc)
@@ -59,21 +62,18 @@ def azurite() -> Iterator[Azurite]:
         yield server
     finally:
         cm.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """An Azurite blob emulator on a free loopback port, for the whole session."""
+    yield from _serve(azurite_server)
 
 
 @pytest.fixture(scope="session")
 def oci_registry() -> Iterator[OciRegistry]:
     """A docker-registry (CNCF distribution) server on a free loopback port, for the whole session."""
-    try:
-        cm = oci_registry_server()
-        server = cm.__enter__()
-    except ServiceUnavailable as exc:
-        _unavailable(exc)
-        raise
-    try:
-        yield server
-    finally:
-        cm.__exit__(None, None, None)
+    yield from _serve(oci_registry_server)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +25,9 @@ from modelops.testing.services import (
     OciRegistry,
     ServiceUnavailable,
     free_port,
+    oci_registry_server,
     services_required,
-    stop_process,
-    wait_for_port,
 )
-from modelops.testing.services import _registry_executable as registry_executable
 
 pytestmark = pytest.mark.services
 
@@ -89,25 +86,18 @@ def test_oci_url_forms():
 
 @contextlib.contextmanager
 def _registry_with_visible_storage(root: Path) -> Iterator[OciRegistry]:
-    """A private registry whose storage directory the test can reach, to tamper with stored blobs."""
+    """A private registry (not the session's shared one), since the test tampers with its stored blobs."""
     try:
-        exe = registry_executable()
+        server = oci_registry_server(root)
+        registry = server.__enter__()
     except ServiceUnavailable as exc:
         if services_required():
             pytest.fail(str(exc), pytrace=False)
         pytest.skip(str(exc))
-    port = free_port()
-    config = root / "config.yml"
-    config.write_text(
-        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port, proc=proc)
-        yield OciRegistry(port)
+        yield registry
     finally:
-        stop_process(proc)
+        server.__exit__(None, None, None)
 
 
 def _stored_blob(root: Path, digest: str) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 from modelops.services.pipeline import DEFAULT_MAX_CHUNK, DEFAULT_TARGET_TASK_S, GroupPipeline, default_max_tasks
 from modelops.services.tasks import GroupResult, SimulationGroup, outputs_or_raise, run_chunk, run_group
 from modelops.services.versions import WORKER_PACKAGES, ClusterVersionError, find_mismatches
-from modelops_contracts import SimReturn, make_param_id
+from modelops_contracts import SimReturn
 
 ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
 
@@ -196,15 +196,8 @@ class DaskSimulationService:
 
     def submit(self, fn_ref: str, params: Mapping[str, Any], seed: int, *, bundle_ref: str | None = None) -> SimFuture:
         """Start ``fn(params, seed)`` on the cluster; returns at once."""
-        group = SimulationGroup(
-            fn_ref=fn_ref,
-            params=params,
-            param_id=make_param_id(params),
-            seeds=(seed,),
-            bundle_ref=bundle_ref,
-            cache_url=self.cache_url,
-            return_outputs=True,
-            search_path=self.search_path,
+        group = SimulationGroup.single(
+            fn_ref, params, seed, bundle_ref=bundle_ref, cache_url=self.cache_url, search_path=self.search_path
         )
         return SimFuture(self.client.submit(run_group, group, pure=False), fn_ref)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from modelops.services.pipeline import GroupPipeline
 from modelops.services.tasks import GroupResult, SimulationGroup, outputs_or_raise, run_chunk, run_group
-from modelops_contracts import SimReturn, make_param_id
+from modelops_contracts import SimReturn
 
 
 class _InProcessBackend:
@@ -51,15 +51,8 @@ class LocalSimulationService:
 
     def submit(self, fn_ref: str, params: Mapping[str, Any], seed: int, *, bundle_ref: str | None = None) -> Future:
         """Run ``fn(params, seed)`` now; the returned future holds its outputs or a SimulationError."""
-        group = SimulationGroup(
-            fn_ref=fn_ref,
-            params=params,
-            param_id=make_param_id(params),
-            seeds=(seed,),
-            bundle_ref=bundle_ref,
-            cache_url=self.cache_url,
-            return_outputs=True,
-            search_path=self.search_path,
+        group = SimulationGroup.single(
+            fn_ref, params, seed, bundle_ref=bundle_ref, cache_url=self.cache_url, search_path=self.search_path
         )
         future: Future = Future()
         try:

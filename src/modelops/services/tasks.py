@@ -26,7 +26,7 @@ import fsspec
 from modelops.services.fnref import resolve
 from modelops.services.ipc import from_ipc, to_ipc
 from modelops.store.cache import SimulationCache, atomic_write, code_identity, pack_outputs
-from modelops_contracts import TargetEvaluation, TargetEvaluator
+from modelops_contracts import TargetEvaluation, TargetEvaluator, make_param_id
 
 MAX_ERROR_CHARS = 8192
 
@@ -95,6 +95,29 @@ class SimulationGroup:
     @property
     def n_replicates(self) -> int:
         return len(self.seeds)
+
+    @classmethod
+    def single(
+        cls,
+        fn_ref: str,
+        params: Mapping[str, Any],
+        seed: int,
+        *,
+        bundle_ref: str | None,
+        cache_url: str | None,
+        search_path: tuple[str, ...],
+    ) -> SimulationGroup:
+        """The group behind the contract's ``submit(fn_ref, params, seed)``: one replicate, raw outputs returned."""
+        return cls(
+            fn_ref=fn_ref,
+            params=params,
+            param_id=make_param_id(params),
+            seeds=(seed,),
+            bundle_ref=bundle_ref,
+            cache_url=cache_url,
+            return_outputs=True,
+            search_path=search_path,
+        )
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,7 @@ def azurite_server() -> Iterator[Azurite]:
 @dataclass(frozen=True)
 class OciRegistry:
     port: int
+    root: Path  # its storage directory (blobs under root/data), for tests that tamper with stored content
 
     @property
     def host(self) -> str:
@@ -205,21 +206,25 @@ def _registry_executable() -> str:
 
 
 @contextlib.contextmanager
-def oci_registry_server() -> Iterator[OciRegistry]:
-    """Start docker-registry (distribution 2.x) on a free loopback port with filesystem storage."""
+def oci_registry_server(root: Path | None = None) -> Iterator[OciRegistry]:
+    """Start docker-registry (distribution 2.x) on a free loopback port, storing under ``root`` (default: a temporary
+    directory removed afterwards)."""
+    if root is None:
+        with tempfile.TemporaryDirectory(prefix="registry-") as tmp, oci_registry_server(Path(tmp)) as registry:
+            yield registry
+        return
     exe = _registry_executable()
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="registry-") as root:
-        config = Path(root) / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n  level: error\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
-        )
-        proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port, proc=proc)
-            yield OciRegistry(port)
-        finally:
-            stop_process(proc)
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root}/data\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc=proc)
+        yield OciRegistry(port, root)
+    finally:
+        stop_process(proc)
