@@ -12,6 +12,7 @@ has none. So:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -23,6 +24,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
 from optuna.trial import TrialState
 
 JOURNAL_PREFIX = "journal://"
@@ -71,6 +73,24 @@ class Lease:
         return out
 
 
+class PageCacheJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file backend (same lock, same line format) without the fsync after every write.
+
+    Optuna fsyncs each append, and a trial takes about eight (ask, params, param_id, lease, tell): ~2 ms of the
+    runner's CPU per trial, on cores it shares with the workers. What the fsync buys is durability against power loss
+    or a kernel crash only: a process killed with SIGKILL loses nothing that ``write`` handed to the page cache, and
+    other processes read the file through the same page cache. After a power loss the journal could lose its last
+    seconds of writes (with fsync, only the one in flight): the runner's resume replays its own durable records of
+    results into the study, which repairs lost tells, and trials whose creation was lost are sampled again.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with get_lock_file(self._lock):
+            what_to_write = "\n".join([json.dumps(log, separators=(",", ":")) for log in logs]) + "\n"
+            with open(self._file_path, "ab") as f:
+                f.write(what_to_write.encode("utf-8"))
+
+
 def _local_naive(moment: datetime) -> datetime:
     """Journal timestamps are UTC-aware, RDB ones naive local time: compare both as naive local time."""
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo is not None else moment
@@ -113,7 +133,7 @@ def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[
                     f"journal storage {storage!r} needs an absolute path: journal:///abs/path/journal.log"
                 )
             try:
-                obj = JournalStorage(JournalFileBackend(path))
+                obj = JournalStorage(PageCacheJournalFileBackend(path))
             except OSError as exc:
                 raise StorageError(f"cannot open journal file {path!r}: {exc}") from None
         else:

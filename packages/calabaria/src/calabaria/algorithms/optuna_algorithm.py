@@ -21,9 +21,7 @@ import logging
 import threading
 import time
 import warnings
-from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -89,13 +87,67 @@ def make_sampler(name: str, seed: int | None, options: Mapping[str, Any]) -> opt
         raise TypeError(f"sampler_options {sorted(opts)} are not valid for sampler {name!r}: {exc}") from None
 
 
-@dataclass
 class _Census:
-    """What the storage says about the study's budget, right now."""
+    """What the storage says about the study's budget, kept up to date incrementally.
 
-    slots: dict[int, list[FrozenTrial]] = field(default_factory=dict)  # slot key -> its live trials
-    by_param: dict[str, list[FrozenTrial]] = field(default_factory=lambda: defaultdict(list))
-    told: dict[str, FrozenTrial] = field(default_factory=dict)  # param_id -> a trial holding its terminal result
+    A full rebuild on every ask cost O(trials) dict work per trial (1.4 ms at 300 trials, growing). Instead each
+    refresh files only the trials whose FrozenTrial object changed since the last one: with ``deepcopy=False`` the
+    in-memory and journal storages (and Optuna's cache in front of RDB storages, for finished trials) hand back the
+    same object until that trial is written, because every write replaces the object (``copy.copy`` then swap; see
+    optuna/storages/_in_memory.py and journal/_storage.py). An identity check is therefore exact, never stale: the
+    cache keeps the object alive, so its identity cannot be reused. A storage that builds fresh objects (uncached
+    RDB) just refiles everything, as the full rebuild did.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[int, FrozenTrial] = {}  # trial id -> the object last filed
+        self._filed: dict[int, tuple[str | None, int | None]] = {}  # trial id -> (param_id, slot key or None)
+        self._members: dict[int, dict[int, FrozenTrial]] = {}  # slot key -> its live trials, usable or not
+        self.slots: dict[int, list[FrozenTrial]] = {}  # slot key -> its live trials, usable slots only
+        self.by_param: dict[str, dict[int, FrozenTrial]] = {}  # param_id -> trial id -> trial
+        self.told: dict[str, FrozenTrial] = {}  # param_id -> the oldest trial holding its terminal result
+
+    def refresh(self, trials: list[FrozenTrial]) -> None:
+        changed_slots: set[int] = set()
+        changed_pids: set[str] = set()
+        for t in trials:
+            tid = t._trial_id
+            if self._seen.get(tid) is t:
+                continue
+            old_pid, old_key = self._filed.get(tid, (None, None))
+            if old_pid is not None:
+                self.by_param[old_pid].pop(tid, None)
+                changed_pids.add(old_pid)
+            if old_key is not None:
+                self._members[old_key].pop(tid, None)
+                changed_slots.add(old_key)
+            pid = t.user_attrs.get(PARAM_ID)
+            key = None if t.user_attrs.get(ROLE) is not None else t.user_attrs.get(SLOT, tid)
+            if pid is not None:
+                self.by_param.setdefault(pid, {})[tid] = t
+                changed_pids.add(pid)
+            if key is not None:
+                self._members.setdefault(key, {})[tid] = t
+                changed_slots.add(key)
+            self._seen[tid] = t
+            self._filed[tid] = (pid, key)
+        for pid in changed_pids:
+            told = [t for t in self.by_param[pid].values() if _is_told(t)]
+            if told:
+                self.told[pid] = min(told, key=lambda t: t._trial_id)
+            else:
+                self.told.pop(pid, None)
+        for key in changed_slots:
+            members = self._members[key]
+            # A slot holding only a trial abandoned before it had its parameters cannot be retried: free it.
+            if members and not all(_abandoned(t) and PARAM_ID not in t.user_attrs for t in members.values()):
+                self.slots[key] = sorted(members.values(), key=lambda t: t._trial_id)
+            else:
+                self.slots.pop(key, None)
+
+    def trials_of(self, param_id: str) -> list[FrozenTrial]:
+        """Every trial (any role) carrying ``param_id``, oldest first."""
+        return sorted(self.by_param.get(param_id, {}).values(), key=lambda t: t._trial_id)
 
     def slot_done(self, key: int) -> bool:
         # An abandoned slot whose param_id was told through another trial is done too: retrying it would only
@@ -190,6 +242,7 @@ class OptunaAlgorithm:
         self._full = False
         self._finished = False
         self._known_slots = 0  # slots seen by the latest census: skips budget checks far from the budget
+        self._ledger = _Census()  # refreshed, never rebuilt: see _Census
         self._next_reclaim = 0.0
 
     # --- the protocol -------------------------------------------------------------------------------------------
@@ -247,7 +300,7 @@ class OptunaAlgorithm:
         for result in remote:
             live = [
                 t
-                for t in census.by_param.get(result.param_id, [])
+                for t in census.trials_of(result.param_id)
                 if not t.state.is_finished() and t.user_attrs.get(ROLE) is None
             ]
             if not live:
@@ -310,25 +363,10 @@ class OptunaAlgorithm:
         return None
 
     def _census(self) -> _Census:
-        census = _Census()
-        for t in self.study.get_trials(deepcopy=False):
-            role = t.user_attrs.get(ROLE)
-            pid = t.user_attrs.get(PARAM_ID)
-            if pid is not None:
-                census.by_param[pid].append(t)
-                if _is_told(t):
-                    census.told.setdefault(pid, t)
-            if role is not None:
-                continue
-            census.slots.setdefault(t.user_attrs.get(SLOT, t._trial_id), []).append(t)
-        # A slot holding only a trial abandoned before it had its parameters cannot be retried: free it.
-        unusable = [
-            key for key, ts in census.slots.items() if all(_abandoned(t) and PARAM_ID not in t.user_attrs for t in ts)
-        ]
-        for key in unusable:
-            del census.slots[key]
-        self._known_slots = len(census.slots)
-        return census
+        """The census, brought up to date with the storage (which also syncs with other processes' writes)."""
+        self._ledger.refresh(self.study.get_trials(deepcopy=False))
+        self._known_slots = len(self._ledger.slots)
+        return self._ledger
 
     def _ask_one(self) -> UniqueParameterSet | None:
         with warnings.catch_warnings():
@@ -342,7 +380,9 @@ class OptunaAlgorithm:
         if PARAM_ID not in trial.user_attrs:
             self._storage.set_trial_user_attr(tid, PARAM_ID, ps.param_id)
         census = self._census()
-        if not retry:
+        # This trial's own slot is among the census's slots, so at most len(slots) - 1 rank ahead of it: counting
+        # them (O(slots)) only matters once the study holds more slots than the budget.
+        if not retry and len(census.slots) > self.n_trials:
             ahead = sum(1 for key in census.slots if key < tid)
             if ahead >= self.n_trials:
                 self._drop(tid, number, CANCELLED, "over budget: another runner filled the last slot first")
@@ -361,7 +401,7 @@ class OptunaAlgorithm:
             return None
         rivals = [
             t
-            for t in census.by_param.get(ps.param_id, [])
+            for t in census.trials_of(ps.param_id)
             if t._trial_id < tid and not t.state.is_finished() and t.user_attrs.get(ROLE) is None
         ]
         if rivals:
@@ -410,7 +450,7 @@ class OptunaAlgorithm:
             except UpdateFinishedTrialError:
                 pass  # another process failed it first, or it was told meanwhile
         census = self._census()
-        for key, trials in census.slots.items():
+        for key, trials in sorted(census.slots.items()):
             if not all(_abandoned(t) for t in trials) or census.slot_done(key):
                 continue
             complete = [t for t in trials if PARAM_ID in t.user_attrs and set(t.params) == set(self._distributions)]
