@@ -196,3 +196,13 @@ def test_a_runner_that_closes_releases_its_untold_trials_for_immediate_retry(tmp
     resumed.tell([TrialResult(p.param_id, 2.0) for p in again])
     assert resumed.finished() and resumed.n_told() == 4
     resumed.close()
+
+
+def test_cmaes_sampler_runs_the_budget() -> None:
+    space = {"x": {"low": -3.0, "high": 3.0}, "y": {"low": -3.0, "high": 3.0}}
+    alg = OptunaAlgorithm(space, seed=5, n_trials=24, sampler="cmaes")
+    while not alg.finished():
+        batch = alg.ask(4)
+        assert batch, "CMA-ES stopped proposing before the budget was used"
+        alg.tell([TrialResult(p.param_id, (p.params["x"] - 1) ** 2 + (p.params["y"] + 0.5) ** 2) for p in batch])
+    assert alg.n_told() == 24
