@@ -13,16 +13,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress
 from modelops.cli.workspace import (
     ENV_OPT,
     JSON_OPT,
     KUBECONFIG_OPT,
     cluster_kubeconfig,
-    confirm,
     errors_as_messages,
     infra_ref_or_fail,
-    progress_printer,
     pulumi_context,
     read_kubeconfig,
     storage_binding,
@@ -139,7 +137,7 @@ def up(
             credentials=_credentials(spec),
         )
         outputs = automation.up(
-            ctx, "adaptive", program, run_id=run_id, on_output=None if as_json else progress_printer()
+            ctx, "adaptive", program, run_id=run_id, on_output=None if as_json else pulumi_progress()
         )
     if as_json:
         print_json(outputs)
@@ -175,7 +173,7 @@ def down(
         what = "and DELETE its namespace and volumes" if purge else "(its volumes are kept)"
         confirm(f"Stop run {run_id!r} in {ns} {what}?", yes)
         kc_text = cluster_kubeconfig(ctx, kubeconfig) if purge else None  # read before the stacks change
-        automation.destroy(ctx, "adaptive", run_id=run_id, remove=True, on_output=progress_printer())
+        automation.destroy(ctx, "adaptive", run_id=run_id, remove=True, on_output=pulumi_progress())
         if purge:
             deleted = cluster.delete_namespace(cluster.clients(kc_text), ns)
             console.print(f"run {run_id} removed; namespace {ns} {'deleted' if deleted else 'was already gone'}")

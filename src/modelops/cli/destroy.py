@@ -14,9 +14,8 @@ from modelops.cli.infra import (
     global_config,
     handled,
     run_of,
-    stream,
 )
-from modelops.cli.output import console, err_console, fail
+from modelops.cli.output import console, err_console, fail, pulumi_progress
 
 PROTECTED_ENVIRONMENTS = ("prod",)
 
@@ -74,7 +73,7 @@ def destroy(
                 # already confirmed above: do not ask again
                 destroy_infra(ctx, config, config_file, delete_rg=delete_rg, yes=True)
             else:
-                automation.destroy(ctx, component, run_id=run, on_output=stream())
+                automation.destroy(ctx, component, run_id=run, on_output=pulumi_progress())
         console.print(f"destroyed {len(targets)} stack(s); the state backend ({state_rg}) was not touched")
 
 

@@ -6,8 +6,7 @@ making the Pulumi context, confirmation prompts and turning errors into one clea
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress
 
 if TYPE_CHECKING:
     from modelops.infra.automation import PulumiContext
@@ -106,23 +105,6 @@ def context(config: GlobalConfig, *, create: bool = False, backend_url: str | No
     return PulumiContext.from_config(config, create_passphrase=create)
 
 
-def confirm(question: str, yes: bool) -> None:
-    """Ask before destroying; ``--yes`` answers for scripts. Without a terminal, refuse rather than hang."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        fail("this command needs confirmation and no terminal is attached", hint="rerun with --yes", code=1)
-    if not typer.confirm(question, default=False):
-        err_console.print("aborted; nothing was changed")
-        raise typer.Exit(1)
-
-
-def stream() -> Callable[[str], None]:
-    """Pulumi's progress lines, dimmed on stderr (stdout stays clean for --json)."""
-    # markup off: Pulumi's lines contain brackets ([urn=...]) that rich would read as tags
-    return lambda line: err_console.print(line, style="dim", highlight=False, markup=False, soft_wrap=True)
-
-
 def show_outputs(title: str, values: Mapping[str, Any], as_json: bool, extra: Mapping[str, Any] | None = None) -> None:
     """Stack outputs with secrets hidden, as a table or JSON."""
     from modelops.infra.automation import redact
@@ -163,6 +145,22 @@ def status_of(component: str, title: str, as_json: bool, how: str) -> None:
             not_deployed(component, stack, as_json, how)
             return
         show_outputs(f"{title} ({stack}, {ctx.backend_url})", values, as_json, extra={"stack": stack})
+
+
+def destroy_component(component: str, name_output: str, question: str, done: str, yes: bool) -> None:
+    """Shared `destroy`/`down` of a single-stack component: nothing to do if not deployed, else confirm and destroy.
+    ``question`` and ``done`` may use ``{name}``, the value of the stack output ``name_output``."""
+    from modelops.infra import automation
+
+    with handled():
+        ctx = context(global_config())
+        if not deployed(ctx, component):
+            console.print(f"{component}: nothing to destroy (stack {ctx.stack_name(component)} is not deployed)")
+            return
+        name = automation.read_outputs(ctx, component).get(name_output, "?")
+        confirm(question.format(name=name), yes)
+        automation.destroy(ctx, component, on_output=pulumi_progress())
+        console.print(done.format(name=name))
 
 
 def run_of(ctx: PulumiContext, stack: str) -> str:
@@ -224,7 +222,7 @@ def up(
             "infra",
             program,
             config={**plan.stack_config, **azure.service_principal_secret(spec)},
-            on_output=None if as_json else stream(),
+            on_output=None if as_json else pulumi_progress(),
         )
         show_outputs("infra", automation.read_output_values(ctx, "infra"), as_json, extra={"stack": plan.stack})
         if not as_json:
@@ -273,7 +271,7 @@ def destroy_infra(
         _release_resource_group(ctx, config, config_file)
     else:
         confirm(f"Destroy AKS cluster {cluster} (stack {ctx.stack_name('infra')})? Resource group {rg} is kept.", yes)
-    automation.destroy(ctx, "infra", unprotect=True, on_output=stream())
+    automation.destroy(ctx, "infra", unprotect=True, on_output=pulumi_progress())
     kept = "deleted" if delete_rg else "kept (delete it with `az group delete -n " + str(rg) + "` when empty)"
     console.print(f"infra destroyed; resource group {rg} {kept}")
 
@@ -384,7 +382,7 @@ def bootstrap(
             naming.STATE_COMPONENT,
             programs.state_program(state),
             config={**azure.azure_stack_config(spec), **azure.service_principal_secret(spec)},
-            on_output=stream(),
+            on_output=pulumi_progress(),
         )
         url = str(outputs["backend_url"])
         save_config(config.model_copy(update={"pulumi_backend_url": url}))

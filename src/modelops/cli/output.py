@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
@@ -23,3 +25,20 @@ def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
     if hint:
         err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
     raise typer.Exit(code)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before destroying; ``--yes`` answers for scripts. Without a terminal, refuse rather than hang."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("this command needs confirmation and no terminal is attached", hint="rerun with --yes", code=1)
+    if not typer.confirm(question, default=False):
+        err_console.print("aborted; nothing was changed")
+        raise typer.Exit(1)
+
+
+def pulumi_progress() -> Callable[[str], None]:
+    """Pulumi's progress lines, dimmed on stderr (stdout stays clean for --json)."""
+    # markup off: Pulumi's lines contain brackets ([urn=...]) that rich would read as tags
+    return lambda line: err_console.print(line.rstrip("\n"), style="dim", highlight=False, markup=False, soft_wrap=True)

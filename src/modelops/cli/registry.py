@@ -9,17 +9,16 @@ import typer
 from modelops.cli.infra import (
     CONFIG_OPTION,
     azure_spec,
-    confirm,
     context,
     deployed,
+    destroy_component,
     global_config,
     handled,
     show_outputs,
     status_of,
-    stream,
     username,
 )
-from modelops.cli.output import console, fail
+from modelops.cli.output import console, fail, pulumi_progress
 
 app = typer.Typer(
     help=(
@@ -57,7 +56,7 @@ def create(
             "registry",
             programs.build(plan, ctx),
             config={**plan.stack_config, **azure.service_principal_secret(spec)},
-            on_output=None if as_json else stream(),
+            on_output=None if as_json else pulumi_progress(),
         )
         values = automation.read_output_values(ctx, "registry")
         show_outputs("registry", values, as_json, extra={"stack": plan.stack})
@@ -68,17 +67,9 @@ def create(
 @app.command()
 def destroy(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Delete the registry and every image in it (the cluster stays)."""
-    from modelops.infra import automation
-
-    with handled():
-        ctx = context(global_config())
-        if not deployed(ctx, "registry"):
-            console.print(f"registry: nothing to destroy (stack {ctx.stack_name('registry')} is not deployed)")
-            return
-        name = automation.read_outputs(ctx, "registry").get("registry_name", "?")
-        confirm(f"Delete registry {name} and all its images?", yes)
-        automation.destroy(ctx, "registry", on_output=stream())
-        console.print(f"registry {name} destroyed")
+    destroy_component(
+        "registry", "registry_name", "Delete registry {name} and all its images?", "registry {name} destroyed", yes
+    )
 
 
 @app.command()

@@ -9,16 +9,15 @@ import typer
 from modelops.cli.infra import (
     CONFIG_OPTION,
     azure_spec,
-    confirm,
     context,
     deployed,
+    destroy_component,
     global_config,
     handled,
     show_outputs,
     status_of,
-    stream,
 )
-from modelops.cli.output import console, err_console, fail
+from modelops.cli.output import err_console, fail, pulumi_progress
 
 app = typer.Typer(
     help=(
@@ -56,7 +55,7 @@ def up(
             "storage",
             programs.build(plan, ctx),
             config={**plan.stack_config, **azure.service_principal_secret(spec)},
-            on_output=None if as_json else stream(),
+            on_output=None if as_json else pulumi_progress(),
         )
         show_outputs("storage", automation.read_output_values(ctx, "storage"), as_json, extra={"stack": plan.stack})
 
@@ -64,17 +63,13 @@ def up(
 @app.command()
 def down(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Delete the storage account with every result, cache entry and bundle in it."""
-    from modelops.infra import automation
-
-    with handled():
-        ctx = context(global_config())
-        if not deployed(ctx, "storage"):
-            console.print(f"storage: nothing to destroy (stack {ctx.stack_name('storage')} is not deployed)")
-            return
-        account = automation.read_outputs(ctx, "storage").get("account_name", "?")
-        confirm(f"Delete storage account {account} and ALL data in it (results, cache, bundles)?", yes)
-        automation.destroy(ctx, "storage", on_output=stream())
-        console.print(f"storage account {account} destroyed")
+    destroy_component(
+        "storage",
+        "account_name",
+        "Delete storage account {name} and ALL data in it (results, cache, bundles)?",
+        "storage account {name} destroyed",
+        yes,
+    )
 
 
 @app.command()

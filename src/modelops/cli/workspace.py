@@ -5,7 +5,7 @@ The helpers at the top (context, kubeconfig, bindings, error handling) are share
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress
 
 app = typer.Typer(
     help=(
@@ -126,15 +126,6 @@ def storage_env(binding: Any | None) -> dict[str, str]:
     return object_store_env_from()
 
 
-def progress_printer() -> Callable[[str], None]:
-    return lambda line: err_console.print(line.rstrip("\n"), highlight=False, markup=False)
-
-
-def confirm(question: str, yes: bool) -> None:
-    if not yes and not typer.confirm(question, default=False):
-        fail("cancelled; nothing was changed", code=1)
-
-
 # --- commands --------------------------------------------------------------------------------------------------------
 def _load(spec_path: Path) -> Any:
     from modelops.specs.workspace import load_workspace_spec
@@ -200,7 +191,7 @@ def up(
             credentials=credentials,
             storage_env=storage_env(storage_binding(ctx)) or None,
         )
-        outputs = automation.up(ctx, "workspace", program, on_output=None if as_json else progress_printer())
+        outputs = automation.up(ctx, "workspace", program, on_output=None if as_json else pulumi_progress())
     _print_outputs(outputs, as_json, title=f"workspace {ns}")
 
 
@@ -225,7 +216,7 @@ def down(
     with errors_as_messages():
         ctx = pulumi_context(env)
         confirm(f"Destroy the Dask workspace of environment {ctx.environment!r}?", yes)
-        automation.destroy(ctx, "workspace", remove=True, on_output=progress_printer())
+        automation.destroy(ctx, "workspace", remove=True, on_output=pulumi_progress())
     console.print(f"workspace of environment {ctx.environment!r} removed")
 
 
