@@ -15,50 +15,48 @@ from modelops.infra.components.gpu_pool import GPU_TAINT, gpu_pool_shape
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.components.registry import ACR_PULL_ROLE_ID, ContainerRegistry, RegistryConfig
 from modelops.infra.components.storage import ObjectStorage, StorageConfig, sas_expiry
+from modelops.infra.testing import RecordingMocks
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
 SUB = "00000000-0000-0000-0000-000000000000"
 
 
-class Mocks(pulumi.runtime.Mocks):
+class Mocks(RecordingMocks):
     """Echo inputs as outputs, add what Azure computes (ids, login servers, identities), record everything."""
 
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-        self.calls: list[pulumi.runtime.MockCallArgs] = []
+    def resource_id(self, args: pulumi.runtime.MockResourceArgs) -> str:
+        return f"/subscriptions/{SUB}/{args.name}"
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(args)
-        outputs = dict(args.inputs)
+    def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+        inputs = args.inputs
         if args.typ == "azure-native:containerservice:ManagedCluster":
-            outputs["name"] = args.inputs["resourceName"]
-            outputs["fqdn"] = "aks.hcp.eastus2.azmk8s.io"
-            outputs["identityProfile"] = {"kubeletidentity": {"objectId": "kubelet-oid", "clientId": "cid"}}
-        elif args.typ == "azure-native:resources:ResourceGroup":
-            outputs["name"] = args.inputs["resourceGroupName"]
-        elif args.typ == "azure-native:containerregistry:Registry":
-            outputs["name"] = args.inputs["registryName"]
-            outputs["loginServer"] = f"{args.inputs['registryName']}.azurecr.io"
-        elif args.typ == "azure-native:storage:StorageAccount":
-            outputs["name"] = args.inputs["accountName"]
-            outputs["primaryEndpoints"] = {"blob": f"https://{args.inputs['accountName']}.blob.core.windows.net/"}
-        elif args.typ == "azure-native:storage:BlobContainer":
-            outputs["name"] = args.inputs["containerName"]
-        elif args.typ == "random:index/randomString:RandomString":
-            outputs["result"] = "ab12cd34"
-        return f"/subscriptions/{SUB}/{args.name}", outputs
+            return {
+                "name": inputs["resourceName"],
+                "fqdn": "aks.hcp.eastus2.azmk8s.io",
+                "identityProfile": {"kubeletidentity": {"objectId": "kubelet-oid", "clientId": "cid"}},
+            }
+        if args.typ == "azure-native:resources:ResourceGroup":
+            return {"name": inputs["resourceGroupName"]}
+        if args.typ == "azure-native:containerregistry:Registry":
+            return {"name": inputs["registryName"], "loginServer": f"{inputs['registryName']}.azurecr.io"}
+        if args.typ == "azure-native:storage:StorageAccount":
+            return {
+                "name": inputs["accountName"],
+                "primaryEndpoints": {"blob": f"https://{inputs['accountName']}.blob.core.windows.net/"},
+            }
+        if args.typ == "azure-native:storage:BlobContainer":
+            return {"name": inputs["containerName"]}
+        if args.typ == "random:index/randomString:RandomString":
+            return {"result": "ab12cd34"}
+        return {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        self.calls.append(args)
+    def answer(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             encoded = base64.b64encode(KUBECONFIG.encode()).decode()
             return {"kubeconfigs": [{"name": "clusterUser", "value": encoded}]}
         if args.token == "azure-native:storage:listStorageAccountSAS":
             return {"accountSasToken": "sv=2024-01-01&ss=b&sig=SECRET"}
         return {}
-
-    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.resources if r.typ == typ]
 
 
 @pytest.fixture

@@ -15,43 +15,34 @@ from modelops.infra.automation import AzureLoginMissing, InfraError
 from modelops.infra.components.state_backend import StateBackend, StateBackendConfig
 from modelops.infra.providers.azure import AzureProvider, registry_stack
 from modelops.infra.ssh import generate_ephemeral_public_key, public_key_from_spec
+from modelops.infra.testing import RecordingMocks
 from modelops.specs.provider import SshSpec, parse_provider
 
 SUB = "00000000-0000-0000-0000-000000000000"
 INFRA_REF = "organization/modelops-infra/modelops-infra-dev"
 
 
-class Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(args)
-        outputs = dict(args.inputs)
+class Mocks(RecordingMocks):
+    def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+        inputs = args.inputs
         if args.typ == "pulumi:pulumi:StackReference":
-            outputs["outputs"] = {
+            infra = {
                 "resource_group": "modelops-dev-rg-alice",
                 "location": "eastus2",
                 "kubelet_object_id": "kubelet-oid",
             }
-            outputs["secretOutputNames"] = []
-        elif args.typ == "azure-native:containerregistry:Registry":
-            outputs.update(name=args.inputs["registryName"], loginServer=f"{args.inputs['registryName']}.azurecr.io")
-        elif args.typ == "azure-native:storage:StorageAccount":
-            outputs["name"] = args.inputs["accountName"]
-        elif args.typ == "azure-native:storage:BlobContainer":
-            outputs["name"] = args.inputs["containerName"]
-        elif args.typ == "azure-native:resources:ResourceGroup":
-            outputs["name"] = args.inputs["resourceGroupName"]
-        elif args.typ == "random:index/randomString:RandomString":
-            outputs["result"] = "zz99yy88"
-        return f"{args.name}-id", outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+            return {"outputs": infra, "secretOutputNames": []}
+        if args.typ == "azure-native:containerregistry:Registry":
+            return {"name": inputs["registryName"], "loginServer": f"{inputs['registryName']}.azurecr.io"}
+        if args.typ == "azure-native:storage:StorageAccount":
+            return {"name": inputs["accountName"]}
+        if args.typ == "azure-native:storage:BlobContainer":
+            return {"name": inputs["containerName"]}
+        if args.typ == "azure-native:resources:ResourceGroup":
+            return {"name": inputs["resourceGroupName"]}
+        if args.typ == "random:index/randomString:RandomString":
+            return {"result": "zz99yy88"}
         return {}
-
-    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.resources if r.typ == typ]
 
 
 @pytest.fixture

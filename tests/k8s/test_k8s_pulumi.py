@@ -15,6 +15,7 @@ import pytest
 
 from modelops.infra import naming
 from modelops.infra.bindings import DaskBinding, PostgresBinding
+from modelops.infra.testing import RecordingMocks
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles
 from modelops.k8s.workspace import RegistryCredentials
 from modelops.specs.adaptive import AdaptiveSpec
@@ -24,29 +25,13 @@ SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine protocol marks
 KUBECONFIG = "apiVersion: v1\nkind: Config\n"
 
 
-class Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(args)
-        outputs = dict(args.inputs)
+class Mocks(RecordingMocks):
+    def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         if args.typ == "pulumi:pulumi:StackReference":
-            outputs["outputs"] = {"kubeconfig": KUBECONFIG}
-            outputs["secretOutputNames"] = ["kubeconfig"]
+            return {"outputs": {"kubeconfig": KUBECONFIG}, "secretOutputNames": ["kubeconfig"]}
         if args.typ == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = f"generated-{args.name}"
-        return f"{args.name}-id", outputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+            return {"result": f"generated-{args.name}"}
         return {}
-
-    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
-        return [r for r in self.resources if r.typ == typ]
-
-    def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
-        (found,) = [r for r in self.resources if r.name == name]
-        return found
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pulumi
+
 from modelops.infra._fake_pulumi import load_state, save_state, write_json
 
 # -S: no site-packages at start-up; the stand-in needs only the standard library, and starts 3x faster.
@@ -108,3 +110,40 @@ class FakePulumi:
 
     def stacks(self) -> dict[str, dict[str, Any]]:
         return load_state(self.root)["stacks"]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Pulumi unit-test mocks that record every resource and invoke, and echo a resource's inputs as its outputs.
+
+    Subclasses add what the cloud would compute: ``computed(args)`` returns extra outputs for a resource (ids, login
+    servers, identities), ``answer(args)`` the result of an invoke. Use with ``pulumi.runtime.set_mocks``; inputs
+    arrive camelCase, and input-only properties come back None on outputs, so assert them from ``resources``.
+    """
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []  # in registration order
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(args)
+        return self.resource_id(args), {**args.inputs, **self.computed(args)}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args)
+        return self.answer(args)
+
+    def resource_id(self, args: pulumi.runtime.MockResourceArgs) -> str:
+        return f"{args.name}-id"
+
+    def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+        return {}
+
+    def answer(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
+        (found,) = [r for r in self.resources if r.name == name]
+        return found
