@@ -112,18 +112,25 @@ SPACE = {"slope": {"low": 0.0, "high": 4.0}}
 # --- contenders -------------------------------------------------------------------------------------------------
 
 
-def run_mops(folder: Path, n_trials: int, replicates: int, iterations: int, scheduler: str | None, seed: int) -> dict:
-    """`mops run` (the runner itself, in this process) on the given scheduler (or its own local cluster)."""
+def _write_study(
+    folder: Path,
+    filename: str,
+    *,
+    name: str,
+    iterations: int,
+    algorithm: dict,
+    replicates: int,
+    execution: dict,
+) -> Path:
+    """Write the benchmark's study (the line model, its observed data, an mse target) into ``folder``."""
     import polars as pl
     import yaml
-
-    from modelops.runner import RunOptions, run_study
 
     pl.DataFrame(_observed()).write_csv(folder / "observed.csv")
     spec = {
         "apiVersion": "modelops/v1",
         "kind": "Study",
-        "name": "bench",
+        "name": name,
         "model": {"fn_ref": MODEL_REF, "project": str(HERE)},
         "parameters": {**SPACE, "fixed": {"iterations": iterations}},
         "targets": [
@@ -136,13 +143,31 @@ def run_mops(folder: Path, n_trials: int, replicates: int, iterations: int, sche
                 "loss": "mse",
             }
         ],
-        "algorithm": {"ref": "optuna", "sampler": "tpe", "n_trials": n_trials, "seed": seed},
+        "algorithm": algorithm,
         "replicates": replicates,
-        "execution": {"cache": False} if scheduler else {"cache": False, "workers": WORKERS},
+        "execution": execution,
         "outputs": "none",
     }
-    path = folder / f"study-{n_trials}-{iterations}.yaml"
+    path = folder / filename
     path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run_mops(folder: Path, n_trials: int, replicates: int, iterations: int, scheduler: str | None, seed: int) -> dict:
+    """`mops run` (the runner itself, in this process) on the given scheduler (or its own local cluster)."""
+    import polars as pl
+
+    from modelops.runner import RunOptions, run_study
+
+    path = _write_study(
+        folder,
+        f"study-{n_trials}-{iterations}.yaml",
+        name="bench",
+        iterations=iterations,
+        algorithm={"ref": "optuna", "sampler": "tpe", "n_trials": n_trials, "seed": seed},
+        replicates=replicates,
+        execution={"cache": False} if scheduler else {"cache": False, "workers": WORKERS},
+    )
     t0 = time.perf_counter()
     summary = run_study(path, RunOptions(runs_dir=str(folder / "runs"), scheduler=scheduler, handle_signals=False))
     wall = time.perf_counter() - t0
@@ -236,36 +261,19 @@ def probe(n_trials: int) -> None:
             peak = max(peak, process.memory_info().rss)
             time.sleep(0.02)
 
-    import polars as pl
-    import yaml
-
     from modelops.runner import RunOptions, run_study
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        pl.DataFrame(_observed()).write_csv(folder / "observed.csv")
-        spec = {
-            "apiVersion": "modelops/v1",
-            "kind": "Study",
-            "name": "probe",
-            "model": {"fn_ref": MODEL_REF, "project": str(HERE)},
-            "parameters": {**SPACE, "fixed": {"iterations": 0}},
-            "targets": [
-                {
-                    "name": "line",
-                    "output": "line",
-                    "observed": "observed.csv",
-                    "keys": ["t"],
-                    "values": ["y"],
-                    "loss": "mse",
-                }
-            ],
-            "algorithm": {"ref": "optuna", "sampler": "random", "n_trials": n_trials, "seed": 1},
-            "replicates": 4,
-            "execution": {"workers": WORKERS, "cache": False},
-            "outputs": "none",
-        }
-        (folder / "study.yaml").write_text(yaml.safe_dump(spec))
+        _write_study(
+            folder,
+            "study.yaml",
+            name="probe",
+            iterations=0,
+            algorithm={"ref": "optuna", "sampler": "random", "n_trials": n_trials, "seed": 1},
+            replicates=4,
+            execution={"workers": WORKERS, "cache": False},
+        )
         thread = threading.Thread(target=sample, daemon=True)
         thread.start()
         progress_times: list[float] = []
