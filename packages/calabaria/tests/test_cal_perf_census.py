@@ -114,7 +114,7 @@ def test_journal_backend_writes_optunas_format_without_fsync(tmp_path, monkeypat
     # A stock Optuna reader (its own backend) sees the same study.
     plain = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
     assert [t.value for t in plain.trials] == [t.value for t in study.trials]
-    assert not os.path.exists(path + ".lock")  # the lock was taken and released
+    assert not os.path.exists(path + ".lock")  # a flock on the journal itself: no lock file to leave behind
 
 
 @pytest.mark.parametrize("kind", ["memory", "journal"])

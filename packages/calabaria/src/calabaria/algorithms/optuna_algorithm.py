@@ -374,7 +374,7 @@ class OptunaAlgorithm:
             warnings.simplefilter("ignore", UserWarning)
             trial = self.study.ask(self._distributions)
         tid, number = trial._trial_id, trial.number
-        self._lease.renew(tid)
+        self._lease.start(tid)
         ps = parameter_set(self.space, trial.params)
         retry = SLOT in trial.user_attrs
         if PARAM_ID not in trial.user_attrs:
