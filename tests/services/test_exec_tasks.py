@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -159,3 +160,24 @@ def test_exec_local_pipeline_next_result_when_idle() -> None:
         assert pipe.in_flight == 0
     with pytest.raises(RuntimeError, match="cancelled or closed"):
         pipe.submit(group(r=1))
+
+
+def test_exec_a_given_evaluator_key_is_trusted_and_names_the_evaluator(monkeypatch):
+    """A runner digests its (large) evaluator config once; groups carrying that key are neither copied nor hashed
+    again, and a worker builds one evaluator per key."""
+    from modelops.services import tasks
+
+    config = {"target": 2.0, "observed": list(range(1000))}
+    key = tasks.config_digest(config)
+    assert key == tasks.config_digest(json.loads(json.dumps(config)))  # content, not identity
+    assert group(evaluator_ref="exec_models:make_evaluator", evaluator_config=config).evaluator_key == key
+    given = group(evaluator_ref="exec_models:make_evaluator", evaluator_config=config, evaluator_key=key)
+    assert given.evaluator_config is config  # not copied
+
+    def no_digest(*args, **kwargs):
+        raise AssertionError("the config was hashed again")
+
+    monkeypatch.setattr(tasks, "config_digest", no_digest)
+    first, second = run_group(given), run_group(given)
+    assert first.ok and second.ok and first.evaluation == second.evaluation
+    assert sum(k[1] == key for k in tasks._evaluators) == 1

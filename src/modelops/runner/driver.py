@@ -323,6 +323,10 @@ class _Driver:
         self.stop = _StopFlag()
         self.dropped = 0
         self.remote = False
+        from modelops.services.tasks import config_digest
+
+        # The observed data travel inside the evaluator config: digest it once, not once per group.
+        self.evaluator_key = config_digest(resolved.evaluator_config)
 
     # -- asking --------------------------------------------------------------------------------------------------
 
@@ -379,6 +383,7 @@ class _Driver:
                     bundle_ref=self.resolved.bundle_ref,
                     evaluator_ref=EVALUATOR_REF,
                     evaluator_config=self.resolved.evaluator_config,
+                    evaluator_key=self.evaluator_key,
                     cache_url=self.cache_url,
                     outputs_url=self.outputs_url,
                     search_path=self.resolved.search_path,

@@ -12,6 +12,7 @@ Credentials for ``cache_url`` / ``outputs_url`` on object stores come from the w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -54,12 +55,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def config_digest(config: Mapping[str, Any] | None) -> str:
+    """A content digest of an evaluator config: how a worker recognises a config whose evaluator it already built."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class SimulationGroup:
     """One parameter set and its replicates: the smallest unit a runner submits.
 
     ``seeds[i]`` is replicate i's seed. ``params`` and ``evaluator_config`` are plain JSON-able values (read-only
     mappings from UniqueParameterSet are accepted and copied to plain dicts).
+
+    ``evaluator_key`` is ``config_digest(evaluator_config)``, computed here when not given. A runner submitting
+    thousands of groups with one config (observed data inlined: easily tens of thousands of values) builds the plain
+    config and its digest once and passes both, so no group copies or hashes the config again, here or on a worker.
     """
 
     fn_ref: str
@@ -73,6 +83,7 @@ class SimulationGroup:
     outputs_url: str | None = None
     return_outputs: bool = False
     search_path: tuple[str, ...] = ()
+    evaluator_key: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.fn_ref, str) or not self.fn_ref:
@@ -88,8 +99,10 @@ class SimulationGroup:
             raise ValueError(f"SimulationGroup.seeds must be non-negative ints (uint64), got {seeds!r}")
         object.__setattr__(self, "seeds", seeds)
         object.__setattr__(self, "params", _plain(self.params))
-        if self.evaluator_config is not None:
-            object.__setattr__(self, "evaluator_config", _plain(self.evaluator_config))
+        if self.evaluator_config is not None and self.evaluator_key is None:
+            config = _plain(self.evaluator_config)
+            object.__setattr__(self, "evaluator_config", config)
+            object.__setattr__(self, "evaluator_key", config_digest(config))
         object.__setattr__(self, "search_path", tuple(str(p) for p in self.search_path))
 
     @property
@@ -241,8 +254,10 @@ def _function(ref: str, search_path: tuple[str, ...]) -> Callable[..., Any]:
     return fn
 
 
-def _evaluator(ref: str, config: Mapping[str, Any] | None, search_path: tuple[str, ...]) -> TargetEvaluator:
-    key = (ref, json.dumps(config, sort_keys=True, default=str), search_path)
+def _evaluator(
+    ref: str, config: Mapping[str, Any] | None, config_key: str | None, search_path: tuple[str, ...]
+) -> TargetEvaluator:
+    key = (ref, config_key or config_digest(config), search_path)
     evaluator = _evaluators.get(key)
     if evaluator is None:
         with _memo_lock:
@@ -407,7 +422,7 @@ def run_group(group: SimulationGroup) -> GroupResult:
     evaluation: TargetEvaluation | None = None
     if group.evaluator_ref and first_error is None:
         try:
-            evaluator = _evaluator(group.evaluator_ref, group.evaluator_config, search_path)
+            evaluator = _evaluator(group.evaluator_ref, group.evaluator_config, group.evaluator_key, search_path)
             evaluation = evaluator.evaluate([from_ipc(o) for o in decoded_inputs])
             if not isinstance(evaluation, TargetEvaluation):
                 raise TypeError(

@@ -87,14 +87,15 @@ class FlockJournalLock(BaseJournalFileLock):
 
     Optuna's default lock creates a symlink, then renames and unlinks it: three metadata operations per write (0.1 to
     1 ms each on a busy disk, and a trial makes about six writes), and a process killed with SIGKILL while writing
-    leaves the link behind, so every other process waits out a 30 s grace period. The kernel releases a flock when its holder dies,
-    and taking one costs about a microsecond. Every process writing one journal must use this lock: an Optuna
-    process with its default lock would not be excluded (journals are per run; shared studies use PostgreSQL).
+    leaves the link behind, so every other process waits out a 30 s grace period. The kernel releases a flock when
+    its holder dies, and taking one costs about a microsecond. Every process writing one journal must use this lock:
+    an Optuna process with its default lock would not be excluded (journals are per run; shared studies use
+    PostgreSQL).
     """
 
     def __init__(self, file_path: str) -> None:
         self._file_path = file_path
-        self._fd: int | None = None
+        self._file: Any = None  # opened at first use; the file object closes itself when this lock is collected
         # flock is held per open file description: threads sharing this object's descriptor must queue here first.
         self._threads = threading.Lock()
 
@@ -103,9 +104,9 @@ class FlockJournalLock(BaseJournalFileLock):
 
         self._threads.acquire()
         try:
-            if self._fd is None:
-                self._fd = os.open(self._file_path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if self._file is None:
+                self._file = open(self._file_path, "ab")  # noqa: SIM115 - held for the lock's lifetime
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         except BaseException:
             self._threads.release()
             raise
@@ -115,14 +116,10 @@ class FlockJournalLock(BaseJournalFileLock):
         import fcntl
 
         try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self._file is not None:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
         finally:
             self._threads.release()
-
-    def __del__(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
 
 
 def _journal_lock(file_path: str) -> BaseJournalFileLock | None:
