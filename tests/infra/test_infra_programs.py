@@ -100,7 +100,7 @@ def test_state_backend_is_locked_and_versioned(mocks: Mocks) -> Any:
     backend = StateBackend("state", StateBackendConfig(environment="dev", location="eastus2"))
 
     def check(values: list[Any]) -> None:
-        url, _ = values
+        url, *_ = values
         assert url == "azblob://pulumi-state-dev?storage_account=mopsdevstatezz99yy88"
         (rg,) = mocks.of_type("azure-native:resources:ResourceGroup")
         assert rg.inputs["resourceGroupName"] == "modelops-dev-state-rg"
@@ -111,7 +111,9 @@ def test_state_backend_is_locked_and_versioned(mocks: Mocks) -> Any:
         (account,) = mocks.of_type("azure-native:storage:StorageAccount")
         assert account.inputs["allowBlobPublicAccess"] is False
 
-    return pulumi.Output.all(backend.backend_url, backend.lock.id).apply(check)
+    # Wait for every resource checked: the mocks record each one when its registration completes, and the
+    # versioning properties once registered after the URL and the lock had resolved (a CI failure).
+    return pulumi.Output.all(backend.backend_url, backend.lock.id, backend.versioning.id).apply(check)
 
 
 def test_ephemeral_key_is_public_only() -> None:

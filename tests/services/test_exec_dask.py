@@ -175,3 +175,32 @@ def test_exec_dask_pipeline_grows_with_the_cluster(monkeypatch: pytest.MonkeyPat
     # leaving the context closed what the service started: client, cluster, worker processes
     assert service.cluster is None and service.client.status == "closed"
     assert not [p for p in worker_pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+
+
+@pytest.mark.timeout(180)
+def test_exec_dask_a_result_lost_with_the_last_worker_fails_instead_of_hanging() -> None:
+    """A Ctrl-C stops the local workers too; a result they computed but the runner had not fetched yet must not
+    leave the runner waiting forever for a worker that could compute it again."""
+    import signal
+
+    from modelops.services.dask import _DaskBackend
+    from modelops.testing.dask_cluster import dask_cli_cluster
+
+    with dask_cli_cluster(n_workers=1) as cluster, DaskSimulationService(cluster.address) as service:
+        backend = _DaskBackend(service.client)
+        group = busy_group(0, 7)
+        backend.dispatch([group])
+        (future, _chunk), *_ = backend._running.values()
+        while future.status != "finished":  # computed, held by the worker, not fetched
+            time.sleep(0.05)
+        # The worker process and its nanny (the `dask worker` process) die at once, as with a Ctrl-C.
+        ((worker_pid, nanny_pid),) = service.client.run(lambda: (os.getpid(), os.getppid())).values()
+        os.kill(nanny_pid, signal.SIGKILL)
+        os.kill(worker_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while service.client.nthreads() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(RuntimeError, match="lost with the worker"):
+            backend._fetch(future)
+        chunk, outcome = backend.wait(timeout=30)
+        assert chunk == [group] and isinstance(outcome, BaseException)

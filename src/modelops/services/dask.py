@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import time
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,10 @@ from modelops.services.versions import WORKER_PACKAGES, ClusterVersionError, fin
 from modelops_contracts import SimReturn
 
 ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
+# Fetching a finished task's result takes milliseconds, unless the worker holding it died meanwhile: then Dask
+# recomputes it on another worker (waited for, this long at most), or, with no worker left, never (given up at once).
+FETCH_SLICE_S = 1.0
+FETCH_PATIENCE_S = 600.0
 
 
 class ClusterConnectionError(RuntimeError):
@@ -73,11 +78,28 @@ class _DaskBackend:
             _, chunk = entry
             if future.status == "finished":
                 try:
-                    return chunk, future.result()
+                    return chunk, self._fetch(future)
                 except Exception as exc:  # result lost between completion and fetch (worker died)
                     return chunk, exc
             exc = future.exception() if future.status == "error" else RuntimeError(f"task {future.status}")
             return chunk, exc
+
+    def _fetch(self, future: Any) -> list[GroupResult]:
+        """A finished task's result; raises if its worker died with it and no worker is left to recompute it.
+
+        Without the bound, a Ctrl-C that stops the local workers just after a task finished left the runner waiting
+        for that result forever (Dask waits for a worker to recompute the lost result).
+        """
+        deadline = time.monotonic() + FETCH_PATIENCE_S
+        while True:
+            try:
+                return future.result(timeout=FETCH_SLICE_S)
+            except TimeoutError:
+                if time.monotonic() > deadline or not self._client.nthreads():
+                    raise RuntimeError(
+                        f"the result of task {future.key} was lost with the worker that computed it, and no worker "
+                        "could compute it again"
+                    ) from None
 
     def cancel_all(self) -> None:
         futures = [f for f, _ in self._running.values()]

@@ -67,7 +67,7 @@ class StateBackend(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
-        storage.BlobServiceProperties(
+        self.versioning = storage.BlobServiceProperties(
             f"{name}-versioning",
             account_name=account.name,
             resource_group_name=rg.name,
