@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+
+# scipy.stats is imported where a likelihood needs it, not here: it costs ~0.7 s per process (the runner and every
+# worker import this module), and the squared and absolute errors most studies use never touch it.
 
 
 class LossError(ValueError):
@@ -51,6 +53,8 @@ def _loglik_poisson(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
             f"poisson_nll: the simulated rate is 0 at {int(bad.sum())} point(s) where cases were observed "
             "(likelihood 0); simulate a positive expected count there"
         )
+    from scipy import stats
+
     return stats.poisson.logpmf(k, rate)
 
 
@@ -74,6 +78,8 @@ def _trials_and_successes(x: LossInputs, loss: str) -> tuple[np.ndarray, np.ndar
 def _loglik_binomial(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
     _check_probability(x.sim, "binomial_nll")
     k, n = _trials_and_successes(x, "binomial_nll")
+    from scipy import stats
+
     out = stats.binom.logpmf(k, n, x.sim)
     if np.any(np.isneginf(out)):
         raise LossError(
@@ -90,6 +96,8 @@ def _loglik_beta_binomial(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
     p = x.sim
     if np.any((p == 0) | (p == 1)):
         raise LossError("beta_binomial_nll needs simulated probabilities strictly inside (0, 1)")
+    from scipy import stats
+
     return stats.betabinom.logpmf(k, n, p * c, (1 - p) * c)
 
 
@@ -99,6 +107,8 @@ def _loglik_gaussian(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
         raise LossError("gaussian_nll needs sigma: give loss_options sigma (a number) or sigma_column")
     if np.any(sigma <= 0):
         raise LossError("gaussian_nll needs sigma > 0 at every point")
+    from scipy import stats
+
     return stats.norm.logpdf(x.obs, loc=x.sim, scale=sigma)
 
 
@@ -208,5 +218,7 @@ def check_options(loss: Loss, opts: Mapping[str, Any]) -> None:
 def neg_log_mean_exp(logliks: np.ndarray) -> float:
     """``-log(mean(exp(logliks)))`` computed stably with log-sum-exp, so very negative log-likelihoods (-1e5) do not
     underflow to -log(0) = inf."""
+    from scipy import special
+
     logliks = np.asarray(logliks, dtype=float)
     return float(-(special.logsumexp(logliks) - np.log(logliks.size)))
