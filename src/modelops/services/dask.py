@@ -95,10 +95,15 @@ class _DaskBackend:
             try:
                 return future.result(timeout=FETCH_SLICE_S)
             except TimeoutError:
-                if time.monotonic() > deadline or not self._client.nthreads():
+                if not self._client.nthreads():
                     raise RuntimeError(
                         f"the result of task {future.key} was lost with the worker that computed it, and no worker "
-                        "could compute it again"
+                        "is left to compute it again"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the result of task {future.key} was lost with the worker that computed it, and no other "
+                        f"worker computed it again within {FETCH_PATIENCE_S:.0f} s"
                     ) from None
 
     def cancel_all(self) -> None:
