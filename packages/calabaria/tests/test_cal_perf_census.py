@@ -17,7 +17,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from calabaria.algorithms import OptunaAlgorithm
-from calabaria.algorithms._storage import PageCacheJournalFileBackend, open_storage
+from calabaria.algorithms._storage import FlockJournalLock, PageCacheJournalFileBackend, open_storage
 from calabaria.algorithms.optuna_algorithm import _Census
 from modelops_contracts import TrialResult, TrialStatus
 
@@ -114,6 +114,7 @@ def test_journal_backend_writes_optunas_format_without_fsync(tmp_path, monkeypat
     # A stock Optuna reader (its own backend) sees the same study.
     plain = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(path)))
     assert [t.value for t in plain.trials] == [t.value for t in study.trials]
+    assert isinstance(storage._backend._lock, FlockJournalLock)  # not Optuna's symlink lock
     assert not os.path.exists(path + ".lock")  # a flock on the journal itself: no lock file to leave behind
 
 

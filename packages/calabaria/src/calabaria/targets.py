@@ -87,7 +87,7 @@ def _floats(series: pl.Series) -> np.ndarray:
     return series.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds a Series and an array: identity, not element-wise ==
 class _Grid:
     """Where each observed row's counterpart sits in a simulated table whose join columns equal ``columns``.
 
