@@ -107,8 +107,13 @@ def open_repository(url: str | None = None, *, storage_options: Mapping[str, Any
     """
     url = normalize_url(require_repository_url(url))
     if is_oci_url(url):
-        from modelops.bundles.oci import OciRepository
-
+        try:
+            from modelops.bundles.oci import OciRepository
+        except ModuleNotFoundError as exc:  # oras comes with the cloud extra
+            raise RepositoryError(
+                f"bundle repository {url} is an OCI registry, which needs the cloud extra ({exc.name} is missing): "
+                "pip install 'modelops[cloud]' (in a checkout: uv sync --extra cloud)"
+            ) from None
         return OciRepository(url)
     from modelops.bundles.objectstore import ObjectStoreRepository
 

@@ -30,9 +30,54 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root() -> None:
+# Command groups that need the cloud extra (Pulumi, the Kubernetes client, Azure SDKs, oras), and the modules whose
+# absence means it is not installed. The check runs before the group parses anything, so the user gets one message
+# instead of an ImportError from deep inside a command.
+CLOUD_COMMANDS = ("config", "infra", "registry", "storage", "workspace", "adaptive", "destroy")
+CLOUD_MODULES = ("pulumi", "pulumi_azure_native", "pulumi_kubernetes", "pulumi_random", "kubernetes", "adlfs", "oras")
+CLOUD_INSTALL = "pip install 'modelops[cloud]'  (in a checkout: uv sync --extra cloud)"
+
+
+def missing_cloud_modules() -> list[str]:
+    """The cloud extra's modules that cannot be imported here (empty when the extra is installed)."""
+    import importlib.util
+
+    missing = []
+    for name in CLOUD_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    show_version: bool = typer.Option(
+        False, "--version", is_eager=True, help="Print the modelops version and exit (`mops version` lists more)."
+    ),
+) -> None:
     """ModelOps: calibrate stochastic simulation models at scale."""
+    if show_version:
+        typer.echo(version_cmd.version_line())
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand in CLOUD_COMMANDS:
+        missing = missing_cloud_modules()
+        if missing:
+            from rich.markup import escape
+
+            from modelops.cli.output import fail
+
+            fail(
+                f"`mops {ctx.invoked_subcommand}` needs the cloud extra, which is not installed "
+                f"(missing: {', '.join(missing)})",
+                hint=escape(f"install it with: {CLOUD_INSTALL}"),
+            )
 
 
 app.command("version")(version_cmd.version)

@@ -9,6 +9,13 @@ from modelops.cli.output import console, print_json
 from modelops.versions import core_versions
 
 
+def version_line() -> str:
+    """``mops --version``: one line, the way other tools print it."""
+    from modelops import __version__
+
+    return f"mops (modelops) {__version__}"
+
+
 def version(
     as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:

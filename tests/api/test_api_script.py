@@ -1,0 +1,46 @@
+"""A plain script without `if __name__ == "__main__":` runs a study on local worker processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .conftest import sir_study
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = """
+import modelops
+
+# No __main__ guard: local workers are spawned processes, and they must not run this script again.
+study = {study!r}
+run = modelops.run(study, workers=2, runs_dir="runs")
+print("STATUS", run.status, run.trials.height)
+print("BEST", run.best.params["beta"])
+"""
+
+
+def test_a_script_without_a_main_guard_runs_a_study_on_worker_processes(sir_project: Path) -> None:
+    script = sir_project / "calibrate.py"
+    script.write_text(textwrap.dedent(SCRIPT.format(study=sir_study())))
+    proc = psutil.Popen(
+        [sys.executable, str(script)], cwd=sir_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "STATUS completed 10" in out, out
+    assert "bootstrapping phase" not in err and "Nanny failed" not in err
+    # The run used worker processes: the manifest names a local cluster, not "in process".
+    import json
+
+    (manifest,) = (sir_project / "runs").glob("*/manifest.json")
+    assert "local dask cluster, 2 workers" in json.loads(manifest.read_text())["execution"]["service"]
