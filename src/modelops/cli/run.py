@@ -130,7 +130,10 @@ def run(
             progress_bar.stop()
 
     if as_json:
-        print_json(summary.to_json())
+        from modelops.store.trial import trial_json
+
+        # the best trial in the one trial shape every --json uses (docs/python-api.md)
+        print_json({**summary.to_json(), "best": trial_json(summary.best)})
         return
     trials = RunStore(runs_dir or "", summary.run_id).load_trials() if summary.recorded else None
     if trials is not None and trials.height:

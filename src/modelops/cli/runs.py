@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
 import math
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelops.cli.output import console, fail, print_json
+from modelops.cli.output import console, err_console, fail, print_json
 
 app = typer.Typer(
     help=(
@@ -45,14 +45,75 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _print_whole(renderable: Any) -> None:
+    """Print a table so that run ids and paths are never cut: at its natural width when stdout is not a terminal
+    (a pipe or a file has no width to fit; rich would otherwise assume 80 columns and cut or fold)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    from rich.console import Console
+
+    # a width no table reaches: rich lays the table out at its natural width and cuts nothing
+    Console(width=100_000, highlight=False).print(renderable)
+
+
+def _line(text: str) -> None:
+    """One plain line, never wrapped (paths are printed whole)."""
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+MAX_FAILURE_KINDS = 5
+
+
+def failure_summary(trials: Any) -> list[dict[str, Any]]:
+    """Failed trials grouped by the last line of their error (a traceback's exception), most frequent first; past
+    five kinds the rest are counted together."""
+    import polars as pl
+
+    if trials.height == 0:
+        return []
+    failed = trials.filter(pl.col("status") != "completed")
+    if failed.height == 0:
+        return []
+    kinds = (
+        failed.with_columns(
+            pl.col("error")
+            .fill_null("no reason recorded")
+            .str.strip_chars()
+            .str.split("\n")
+            .list.last()
+            .alias("reason")
+        )
+        .group_by("reason")
+        .agg(pl.len().alias("trials"), pl.col("trial").min().alias("first_trial"))
+        .sort(["trials", "first_trial"], descending=[True, False])
+    )
+    shown = kinds.head(MAX_FAILURE_KINDS).to_dicts()
+    rest = kinds.slice(MAX_FAILURE_KINDS)
+    if rest.height:
+        shown.append(
+            {
+                "reason": f"({rest.height} other reasons)",
+                "trials": int(rest["trials"].sum()),
+                "first_trial": int(rest["first_trial"].min()),
+            }
+        )
+    return shown
+
+
 def run_report(store: Any) -> dict[str, Any]:
     """What `mops runs show` prints: status, counts, the best trial's parameters and per-target losses."""
     import polars as pl
 
-    from modelops.store.results import LOSS_PREFIX, PARAM_PREFIX
+    from modelops.store.results import STUDY
+    from modelops.store.trial import trial_json
 
     manifest = store.manifest()
     trials = store.load_trials()
+    try:
+        study = store.read_json(STUDY)
+    except FileNotFoundError:
+        study = None
     done = trials.filter(pl.col("status") == "completed") if trials.height else trials
     report: dict[str, Any] = {
         "run_id": manifest["run_id"],
@@ -75,20 +136,17 @@ def run_report(store: Any) -> dict[str, Any]:
             if trials.height
             else None
         ),
+        # Why the run stopped (the runner's error, from manifest.json) and what the failed trials said.
+        "error": (manifest.get("summary") or {}).get("error"),
+        "failures": failure_summary(trials),
+        "algorithm": (study or {}).get("algorithm_ref"),
+        "searched": [n for n, d in ((study or {}).get("space") or {}).items() if n != "fixed" and isinstance(d, dict)],
+        "elapsed_s": (manifest.get("summary") or {}).get("elapsed_s"),
         "best": None,
     }
     if done.height:
-        best = done.sort("loss").row(0, named=True)
-        report["best"] = {
-            "trial": best["trial"],
-            "param_id": best["param_id"],
-            "loss": best["loss"],
-            "params": json.loads(best["params_json"]),
-            "target_losses": {
-                c.removeprefix(LOSS_PREFIX): best[c] for c in trials.columns if c.startswith(LOSS_PREFIX)
-            },
-            "searched": {c.removeprefix(PARAM_PREFIX): best[c] for c in trials.columns if c.startswith(PARAM_PREFIX)},
-        }
+        # The same trial shape as `mops run --json` and the Python API's Run.best (docs/python-api.md).
+        report["best"] = trial_json(done.sort("loss", maintain_order=True).row(0, named=True))
     return report
 
 
@@ -120,14 +178,16 @@ def list_cmd(
         console.print(f"no runs under {runs_dir_url(runs_dir)}; start one with `mops run SPEC` or `mops demo`")
         return
     table = Table(title=f"runs in {runs_dir_url(runs_dir)}", header_style="bold")
-    for column in ("run id", "study", "status", "started", "trials", "best loss"):
+    # A run id is what the user copies into the next command: never cut or folded, whatever the width.
+    table.add_column("run id", no_wrap=True, min_width=max(len(str(r["run_id"])) for r in rows))
+    for column in ("study", "status", "started", "trials", "best loss"):
         table.add_column(column)
     for r in rows:
         trials = f"{_fmt(r['trials'])}/{_fmt(r['n_trials'])}"
         table.add_row(
             r["run_id"], _fmt(r["study"]), _fmt(r["status"]), _fmt(r["started_at"]), trials, _fmt(r["best_loss"])
         )
-    console.print(table)
+    _print_whole(table)
 
 
 @app.command("show")
@@ -142,6 +202,8 @@ def show(
         print_json(report)
         return
     table = Table(show_header=False, box=None, title=f"run {report['run_id']}")
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
     for key in (
         "study",
         "status",
@@ -156,10 +218,17 @@ def show(
     ):
         table.add_row(key, _fmt(report[key]))
     table.add_row("trials", f"{report['trials']} of {_fmt(report['n_trials'])} ({report['failed']} failed)")
-    console.print(table)
+    _print_whole(table)
+    if report["error"]:
+        console.print("[red]the run stopped with an error:[/]", highlight=False)
+        _line(report["error"])
+    if report["failures"]:
+        console.print(f"[yellow]{report['failed']} failed trials[/], by reason:", highlight=False)
+        for kind in report["failures"]:
+            _line(f"  {kind['trials']:>5} x {kind['reason']}  (first: trial {kind['first_trial']})")
     best = report["best"]
     if best is None:
-        console.print("no completed trial yet")
+        console.print("no completed trial" + (" yet" if report["status"] == "running" else ""))
         return
     detail = Table(title=f"best trial {best['trial']} (loss {_fmt(best['loss'])})", header_style="bold")
     detail.add_column("name")
@@ -168,14 +237,60 @@ def show(
         detail.add_row(name, _fmt(value))
     for name, value in best["target_losses"].items():
         detail.add_row(f"loss: {name}", _fmt(value))
-    console.print(detail)
+    _print_whole(detail)
+
+
+@app.command("compare")
+def compare(
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids (see `mops runs list`)."),
+    runs_dir: str | None = RUNS_DIR,
+    as_json: bool = typer.Option(False, "--json", help="Print each run's report (as `runs show --json`) in a list."),
+) -> None:
+    """Compare runs side by side: status, budgets, best loss, the best parameters and each target's loss."""
+    if len(run_ids) < 2:
+        fail("compare needs at least two runs", hint="mops runs compare RUN_A RUN_B")
+    reports = [run_report(_store(run_id, runs_dir)) for run_id in run_ids]
+    if as_json:
+        print_json(reports)
+        return
+    table = Table(title="runs compared", header_style="bold")
+    table.add_column("")
+    for report in reports:
+        table.add_column(report["run_id"], justify="right", no_wrap=True, min_width=len(report["run_id"]))
+
+    def row(label: str, values: list[Any]) -> None:
+        table.add_row(label, *(_fmt(v) for v in values))
+
+    for key in ("study", "status", "algorithm", "replicates", "base_seed", "elapsed_s"):
+        row(key, [r[key] for r in reports])
+    row("trials", [f"{r['trials']}/{_fmt(r['n_trials'])}" for r in reports])
+    row("completed", [r["completed"] for r in reports])
+    row("failed", [r["failed"] for r in reports])
+    bests = [r["best"] or {} for r in reports]
+    row("best loss", [b.get("loss") for b in bests])
+    row("best trial", [b.get("trial") for b in bests])
+    params: list[str] = []
+    for report, best in zip(reports, bests, strict=True):
+        for name in [*report["searched"], *best.get("params", {})]:
+            if name not in params:
+                params.append(name)
+    for name in params:
+        row(name, [b.get("params", {}).get(name) for b in bests])
+    targets: list[str] = []
+    for best in bests:
+        targets += [t for t in best.get("target_losses", {}) if t not in targets]
+    for name in targets:
+        row(f"loss: {name}", [b.get("target_losses", {}).get(name) for b in bests])
+    _print_whole(table)
 
 
 @app.command("export")
 def export(
     run_id: str = typer.Argument(..., help="The run id."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv or parquet."),
-    out: str | None = typer.Option(None, "--out", "-o", help="Output file (default ./<run-id>-trials.<format>)."),
+    out: str | None = typer.Option(
+        None, "--out", "-o", help="Output file (default ./<run-id>-trials.<format>); '-' writes to stdout."
+    ),
     replicates: bool = typer.Option(False, "--replicates", help="Export the replicate rows instead of the trials."),
     runs_dir: str | None = RUNS_DIR,
 ) -> None:
@@ -192,12 +307,18 @@ def export(
         frame.write_csv(buffer)
     else:
         frame.write_parquet(buffer)
+    if target == "-":
+        # stdout carries the data only; the note goes to stderr so `... -o - | other-tool` stays clean
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        err_console.print(f"wrote {frame.height} rows to stdout", highlight=False)
+        return
     fs, path = fsspec.core.url_to_fs(target)
     parent = str(Path(path).parent) if "://" not in target else None
     if parent:
         fs.makedirs(parent, exist_ok=True)
     fs.pipe_file(path, buffer.getvalue())
-    console.print(f"wrote {frame.height} rows to {target}", highlight=False)
+    _line(f"wrote {frame.height} rows to {target}")
 
 
 @app.command("plot")
@@ -217,10 +338,11 @@ def plot(
         files = plot_run(_store(run_id, runs_dir), out)
     except PlotError as exc:
         fail(str(exc))
-    console.print(f"loss by trial:  {files.loss}", highlight=False)
-    if files.pairs:
-        console.print(f"parameters:     {files.pairs}", highlight=False)
+    _line(f"loss by trial:  {files.loss}")
+    for label, path in (("parameters:", files.pairs), ("parallel:", files.parallel), ("heatmap:", files.heatmap)):
+        if path:
+            _line(f"{label:<16}{path}")
     if files.fit:
-        console.print(f"best fit:       {files.fit}", highlight=False)
+        _line(f"best fit:       {files.fit}")
     elif files.fit_error:
         console.print(f"[yellow]best fit not drawn:[/] {files.fit_error}", highlight=False)
