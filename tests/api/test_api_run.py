@@ -101,3 +101,20 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_outputs_all_are_read_back_and_equal_a_re_simulation(sir_project: Path, tmp_path: Path) -> None:
+    run = modelops.run(
+        sir_study(outputs="all"), workers=0, runs_dir=str(tmp_path / "runs"), base_dir=sir_project, n_trials=4
+    )
+    kept = run.outputs()
+    again = run.simulate()
+    assert len(kept) == 2
+    assert all(k["incidence"].equals(a["incidence"]) for k, a in zip(kept, again, strict=True))
+    other = run.top(2)[1]
+    assert run.outputs(other)[0]["incidence"].height == 100
+
+
+def test_outputs_of_a_run_that_kept_none_say_how_to_get_them(finished: modelops.Run) -> None:
+    with pytest.raises(ValueError, match="outputs: all, or re-create them with run.simulate"):
+        finished.outputs()

@@ -121,6 +121,34 @@ class Run:
         done = trials.filter((pl.col("status") == "completed") & pl.col("loss").is_not_null())
         return [Trial.from_row(row) for row in done.sort("loss", maintain_order=True).head(n).iter_rows(named=True)]
 
+    def outputs(self, trial: Trial | str | None = None) -> list[dict[str, pl.DataFrame]]:
+        """The raw outputs the workers kept for one trial (a Trial or a param_id; default the best), one
+        ``{output name: DataFrame}`` per replicate. Only a study with ``outputs: all`` keeps them; for the others
+        :meth:`simulate` makes them again from the recorded seeds."""
+        import polars as pl
+
+        from modelops.services.tasks import read_replicate_outputs, replicate_output_path
+
+        if trial is None:
+            trial = self.best
+            if trial is None:
+                raise ValueError(f"run {self.run_id!r} has no completed trial")
+        param_id = trial.param_id if isinstance(trial, Trial) else trial
+        outputs_url = self.store.url_of("outputs")
+        if not self.store.fs.exists(self.store.path("outputs")):
+            raise ValueError(
+                f"run {self.run_id!r} kept no raw outputs (its study has outputs: {self.study.outputs}); "
+                "run the study with outputs: all, or re-create them with run.simulate()"
+            )
+        replicates = self.replicates.filter(pl.col("param_id") == param_id).sort("replicate")
+        if replicates.height == 0:
+            raise ValueError(f"run {self.run_id!r} has no trial with param_id {param_id!r}")
+        storage_options = dict(self.store.storage_options)
+        return [
+            read_replicate_outputs(replicate_output_path(outputs_url, param_id, int(i)), storage_options)[0]
+            for i in replicates["replicate"].to_list()
+        ]
+
     def simulate(
         self, params: Mapping[str, Any] | None = None, seeds: list[int] | None = None
     ) -> list[dict[str, pl.DataFrame]]:
