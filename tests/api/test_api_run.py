@@ -116,5 +116,5 @@ def test_outputs_all_are_read_back_and_equal_a_re_simulation(sir_project: Path, 
 
 
 def test_outputs_of_a_run_that_kept_none_say_how_to_get_them(finished: modelops.Run) -> None:
-    with pytest.raises(ValueError, match="outputs: all, or re-create them with run.simulate"):
+    with pytest.raises(ValueError, match=r"outputs: all, or re-create them with run\.simulate"):
         finished.outputs()
