@@ -95,3 +95,24 @@ def test_an_invalid_dict_names_the_field() -> None:
 def test_something_else_is_refused_with_what_a_study_can_be() -> None:
     with pytest.raises(TypeError, match="a dict, a YAML path, a StudySpec"):
         modelops.study(42)  # type: ignore[arg-type]
+
+
+def test_a_yaml_study_with_a_changed_budget_keeps_its_name_and_paths(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "sir" / "study.yaml"
+    data = yaml.safe_load(example.read_text())
+    del data["name"]
+    copy = tmp_path / "my-sir.yaml"
+    copy.write_text(
+        yaml.safe_dump(
+            {
+                **data,
+                "model": {"fn_ref": "sir_model:simulate", "project": str(example.parent)},
+                "targets": [{**data["targets"][0], "observed": str(example.parent / "data" / "observed.csv")}],
+            }
+        )
+    )
+    study = modelops.study(copy).replace(n_trials=5)
+    assert study.source is None and study.name == "my-sir" and study.spec.algorithm.n_trials == 5
+    with study.spec_file() as path:
+        assert path.stem == "my-sir"
+        assert yaml.safe_load(path.read_text())["model"]["project"] == str(example.parent)

@@ -32,12 +32,13 @@ class Study:
     spec: StudySpec
     base_dir: Path
     source: Path | None = None
+    default_name: str = "study"  # the study's name when the spec gives none (a YAML file's stem, like the CLI)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Study:
         """Read and validate a study file (raises SpecError naming each bad field)."""
         path = Path(path).expanduser().resolve()
-        return cls(load_study(path), path.parent, path)
+        return cls(load_study(path), path.parent, path, path.stem)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path | None = None) -> Study:
@@ -54,7 +55,7 @@ class Study:
 
     @property
     def name(self) -> str:
-        return self.spec.name or (self.source.stem if self.source else "study")
+        return self.spec.name or self.default_name
 
     def to_dict(self) -> dict[str, Any]:
         """The study as the mapping its YAML would hold (relative paths as written)."""
@@ -76,7 +77,7 @@ class Study:
                 algorithm[key] = changes.pop(key)
         data["algorithm"] = algorithm
         data.update(changes)
-        return Study(parse_spec(StudySpec, data, source="study"), self.base_dir)
+        return Study(parse_spec(StudySpec, data, source="study"), self.base_dir, default_name=self.default_name)
 
     @contextlib.contextmanager
     def spec_file(self) -> Iterator[Path]:
