@@ -80,6 +80,7 @@ def failure_summary(trials: Any) -> list[dict[str, Any]]:
             pl.col("error")
             .fill_null("no reason recorded")
             .str.strip_chars()
+            .str.replace(r"\n\.\.\. \[cut\]$", "")  # the runner's mark on a shortened traceback
             .str.split("\n")
             .list.last()
             .alias("reason")
