@@ -44,3 +44,15 @@ def test_a_script_without_a_main_guard_runs_a_study_on_worker_processes(sir_proj
 
     (manifest,) = (sir_project / "runs").glob("*/manifest.json")
     assert "local dask cluster, 2 workers" in json.loads(manifest.read_text())["execution"]["service"]
+
+
+def test_main_is_hidden_only_while_runs_are_going_and_restored_after() -> None:
+    from modelops.api._mainguard import children_skip_main
+
+    main = sys.modules["__main__"]
+    before = (main.__dict__.get("__file__"), main.__dict__.get("__spec__"))
+    with children_skip_main():
+        with children_skip_main():  # an overlapping run
+            assert "__file__" not in main.__dict__ and main.__spec__ is None
+        assert "__file__" not in main.__dict__ and main.__spec__ is None  # the outer run still goes on
+    assert (main.__dict__.get("__file__"), main.__dict__.get("__spec__")) == before

@@ -21,28 +21,34 @@ from collections.abc import Iterator
 
 _MISSING = object()
 _lock = threading.Lock()
+# Runs may overlap (threads): the first to start hides __main__'s origin, the last to end puts it back.
+_depth = 0
+_saved: dict[str, object] = {}
 
 
 @contextlib.contextmanager
 def children_skip_main() -> Iterator[None]:
-    """Hide ``__main__``'s origin from processes spawned inside the block (restored afterwards)."""
+    """Hide ``__main__``'s origin from processes spawned inside the block (restored when the last block ends)."""
+    global _depth, _saved
     main = sys.modules.get("__main__")
     if main is None:
         yield
         return
     with _lock:
-        saved = {key: main.__dict__.get(key, _MISSING) for key in ("__file__", "__spec__")}
-        if saved["__file__"] is _MISSING and saved["__spec__"] in (None, _MISSING):
-            saved = {}  # Jupyter, `python -c`, the REPL: children have nothing of __main__ to import
-        else:
+        if _depth == 0:
+            _saved = {key: main.__dict__.get(key, _MISSING) for key in ("__file__", "__spec__")}
             main.__dict__.pop("__file__", None)
             main.__dict__["__spec__"] = None
+        _depth += 1
     try:
         yield
     finally:
         with _lock:
-            for key, value in saved.items():
-                if value is _MISSING:
-                    main.__dict__.pop(key, None)
-                else:
-                    main.__dict__[key] = value
+            _depth -= 1
+            if _depth == 0:
+                for key, value in _saved.items():
+                    if value is _MISSING:
+                        main.__dict__.pop(key, None)
+                    else:
+                        main.__dict__[key] = value
+                _saved = {}
