@@ -118,3 +118,14 @@ def test_outputs_all_are_read_back_and_equal_a_re_simulation(sir_project: Path, 
 def test_outputs_of_a_run_that_kept_none_say_how_to_get_them(finished: modelops.Run) -> None:
     with pytest.raises(ValueError, match=r"outputs: all, or re-create them with run\.simulate"):
         finished.outputs()
+
+
+def test_progress_true_keeps_one_status_line(
+    sir_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = modelops.run(
+        sir_study(), workers=0, runs_dir=str(tmp_path / "runs"), base_dir=sir_project, n_trials=4, progress=True
+    )
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and err.count("\n") == 1  # one line, rewritten in place with \r
+    assert f"\r{run.run_id}: trial 4/4, best loss {run.best.loss:.6g}" in err

@@ -248,16 +248,18 @@ def run(
     runs_dir: str | None = None,
     base_dir: str | Path | None = None,
     n_trials: int | None = None,
-    progress: Callable[[RunProgress], None] | None = None,
+    progress: bool | Callable[[RunProgress], None] | None = None,
 ) -> Run:
     """Run (or, with ``resume=True`` and ``run_id``, continue) a study to the end of its budget; return the Run.
 
     ``study`` is a dict (the YAML's content), the path of a YAML file, a StudySpec or a :class:`Study`; relative
     paths in a dict or StudySpec are resolved against ``base_dir`` (default: the working directory). ``workers``:
     local worker processes (0 runs in this process); ``scheduler``: a Dask scheduler address; ``n_trials``
-    overrides the algorithm's budget. Ctrl-C (or Jupyter's interrupt) finishes the simulations in flight and returns
-    the run with status "interrupted"; resume it with ``run(study, run_id=r.run_id, resume=True)``. Raises
-    :class:`modelops.RunError` when the run cannot start or has to stop, and SpecError for an invalid study.
+    overrides the algorithm's budget; ``progress=True`` keeps one status line on stderr (a terminal or a notebook),
+    a callable receives a :class:`modelops.RunProgress` after each recorded trial. Ctrl-C (or Jupyter's interrupt)
+    finishes the simulations in flight and returns the run with status "interrupted"; resume it with
+    ``run(study, run_id=r.run_id, resume=True)``. Raises :class:`modelops.RunError` when the run cannot start or has
+    to stop, and SpecError for an invalid study.
     """
     from modelops.runner.driver import RunOptions, run_study
 
@@ -265,9 +267,55 @@ def run(
     if n_trials is not None:
         resolved = resolved.replace(n_trials=n_trials)
     options = RunOptions(workers=workers, scheduler=scheduler, run_id=run_id, resume=resume, runs_dir=runs_dir)
-    with resolved.spec_file() as spec_path, children_skip_main():
-        summary = run_study(spec_path, options, progress=progress)
+    line = TextProgress() if progress is True else None
+    callback = line if line is not None else (progress or None)
+    try:
+        with resolved.spec_file() as spec_path, children_skip_main():
+            summary = run_study(spec_path, options, progress=callback)
+    finally:
+        if line is not None:
+            line.close()
     return Run(RunStore(runs_dir or "", summary.run_id), summary)
+
+
+class TextProgress:
+    """One status line on stderr, rewritten in place (``\r``) at most every half second; a terminal and Jupyter both
+    show it as a single updating line."""
+
+    def __init__(self, every_s: float = 0.5) -> None:
+        self.every_s = every_s
+        self._last = 0.0
+        self._text = ""
+
+    def __call__(self, p: RunProgress) -> None:
+        import time
+
+        total = f"/{p.total}" if p.total else ""
+        best = f"{p.best_loss:.6g}" if p.best_loss is not None else "-"
+        failed = f", {p.failed} failed" if p.failed else ""
+        state = " (stopping: finishing the simulations in flight)" if p.stopping else ""
+        self._text = (
+            f"{p.run_id}: trial {p.recorded}{total}, best loss {best}{failed}, {p.sims_per_s:.0f} sims/s, "
+            f"{p.elapsed_s:.0f} s{state}"
+        )
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._write()
+
+    def _write(self) -> None:
+        import sys
+
+        sys.stderr.write("\r" + self._text)
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._text:
+            self._write()
+            import sys
+
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 def open_run(run: str | Path, runs_dir: str | None = None) -> Run:
