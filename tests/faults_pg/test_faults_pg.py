@@ -215,6 +215,10 @@ def outage_run(pg: PrivatePostgres, tmp: Path, k: int, faults: list[tuple[float,
         spec = write_study(folder, db, n_trials, sleep_s=0.25, seed=k)
         runs, log = folder / "runs", folder / "log.txt"
         procs = [start(spec, runs, "o", log) for _ in range(2)]
+        # The clock for the faults starts once both runners are working (their start-up takes seconds).
+        deadline = time.monotonic() + 120
+        while recorded(runs, "o") < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
         began = time.monotonic()
         done = []
         for at_s, down_s in faults:
@@ -238,8 +242,8 @@ def test_server_restarts_during_a_two_runner_run(private_pg: PrivatePostgres, tm
     rng = random.Random(13)
     results = []
     for k in range(n):
-        # two restarts per run at random moments (the run takes about 10 s on two runners)
-        faults = sorted((rng.uniform(1.5, 8.0), 0.0) for _ in range(2))
+        # two restarts per run at random moments (the rest of the run takes about 15 s on two runners)
+        faults = sorted((rng.uniform(0.2, 9.0), 0.0) for _ in range(2))
         result = outage_run(private_pg, tmp_path, k, faults)
         print("restart", k, result, flush=True)
         results.append(result)
@@ -253,7 +257,7 @@ def test_server_restarts_during_a_two_runner_run(private_pg: PrivatePostgres, tm
 
 def test_a_long_outage_is_waited_out(private_pg: PrivatePostgres, tmp_path: Path) -> None:
     down = 60.0 if FULL else 12.0  # longer than the lease (every lease lapses), shorter than reconnect_seconds
-    result = outage_run(private_pg, tmp_path, 99, [(3.0, down)])
+    result = outage_run(private_pg, tmp_path, 99, [(1.0, down)])
     print(f"OUTAGE {down:.0f} s:", result, flush=True)
     check(result)
     assert result["elapsed_s"] > down  # the runners waited through it

@@ -41,7 +41,16 @@ LEASE_TABLE = "modelops_trial_leases"
 
 
 class StorageError(ValueError):
-    """An Optuna storage could not be opened; the message names the URL's problem."""
+    """An Optuna storage could not be opened; the message names the URL's problem. ``transient`` says the database
+    could not be reached (worth trying again), as opposed to a wrong URL or a refused request."""
+
+    transient: bool = False
+
+
+def _storage_error(message: str, exc: BaseException) -> StorageError:
+    error = StorageError(message)
+    error.transient = is_transient(exc)
+    return error
 
 
 def redact_url(url: str) -> str:
@@ -56,6 +65,9 @@ def is_transient(exc: BaseException) -> bool:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover - optuna requires sqlalchemy
         return False
+    text = str(exc).lower()
+    if any(word in text for word in _PERMANENT):
+        return False  # the server answered, and said no: waiting will not change its mind
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -70,6 +82,9 @@ def is_transient(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+_PERMANENT = ("authentication failed", "password", "does not exist", "permission denied", "no pg_hba.conf entry")
 
 
 class Lease(Protocol):
@@ -413,10 +428,11 @@ def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[
     except StorageError:
         raise
     except Exception as exc:  # SQLAlchemy raises many kinds; the user needs the URL (without password) and the reason
-        raise StorageError(
+        raise _storage_error(
             f"cannot open Optuna storage {redact_url(storage)!r}: {type(exc).__name__}: "
             f"{redact_url(str(exc)).splitlines()[0] if str(exc) else ''}. Use sqlite:///path.db, "
-            "postgresql+psycopg://user@host:port/db or journal:///abs/path.log"
+            "postgresql+psycopg://user@host:port/db or journal:///abs/path.log",
+            exc,
         ) from None
 
 
@@ -425,7 +441,8 @@ def _table_lease(url: Any, lease_seconds: float) -> TableLease:
     try:
         return TableLease(text, lease_seconds)
     except Exception as exc:
-        raise StorageError(
+        raise _storage_error(
             f"cannot create the lease table {LEASE_TABLE!r} in {redact_url(text)!r}: {type(exc).__name__}: "
-            f"{redact_url(str(exc)).splitlines()[0] if str(exc) else ''}"
+            f"{redact_url(str(exc)).splitlines()[0] if str(exc) else ''}",
+            exc,
         ) from None

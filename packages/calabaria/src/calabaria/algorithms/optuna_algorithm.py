@@ -25,7 +25,7 @@ How trials are book-kept in the Optuna storage (so any process sharing it can ac
   nobody's lease for one lease period: the others could not renew theirs either.
 
 User attributes of a told trial (read by optuna-dashboard): ``modelops:param_id``, ``modelops:status``,
-``modelops:losses`` (the loss of every target, when the runner sends ``diagnostics["target_losses"]``) and
+``modelops:loss:<target>`` (each target's loss, when the runner sends ``diagnostics["target_losses"]``) and
 ``modelops:trial`` (the runner's trial number, when it sends ``diagnostics["trial"]``). Optuna's own trial numbers
 count every trial it created (also cancelled, duplicate and abandoned ones), so they drift from the run's numbers
 after a resume; ``modelops:trial`` and ``modelops:param_id`` are the join keys to the run's records.
@@ -52,7 +52,7 @@ from modelops_contracts import TrialResult, TrialStatus, UniqueParameterSet
 from ..parameters import CategoricalParameter, FloatParameter, ParameterSpace
 from ._common import TERMINAL, check_n, parameter_set, reject_unknown
 from ._optuna_compat import quiet_study_creation, trial_id
-from ._storage import is_transient, open_storage, redact_url
+from ._storage import StorageError, is_transient, open_storage, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,14 @@ SLOT = "modelops:slot"
 STATUS = "modelops:status"
 REASON = "modelops:reason"
 ROLE = "modelops:role"
-LOSSES = "modelops:losses"
+LOSS_PREFIX = "modelops:loss:"
 TRIAL = "modelops:trial"
 CANCELLED, DUPLICATE = "cancelled", "duplicate"
 OPTIONS = {"n_trials", "sampler", "direction", "sampler_options", "lease_seconds", "heartbeat", "reconnect_seconds"}
 SAMPLERS = ("tpe", "cmaes", "random", "gp")
 MAX_REASON = 2000
 DEFAULT_RECONNECT_S = 300.0
+OPEN_WAIT_S = 30.0  # at start-up a restart is waited out, but a wrong host should not cost five minutes
 T = TypeVar("T")
 
 
@@ -256,7 +257,7 @@ class OptunaAlgorithm:
         self.reconnect_seconds = float(reconnect)
         self._storage_label = redact_url(storage) if isinstance(storage, str) else type(storage).__name__
         self._sampler = make_sampler(options.get("sampler", "tpe"), seed, sampler_options)
-        self._storage, self._lease = open_storage(storage, heartbeat, lease_seconds)
+        self._storage, self._lease = _open(storage, heartbeat, lease_seconds, min(self.reconnect_seconds, OPEN_WAIT_S))
         self._outage_lock = threading.Lock()
         self._hold_until = 0.0  # monotonic time before which this process judges no lease (after an outage)
         with quiet_study_creation():
@@ -423,10 +424,11 @@ class OptunaAlgorithm:
         return self._ledger
 
     def _ask_one(self) -> UniqueParameterSet | None:
-        with warnings.catch_warnings():
-            # Optuna warns that heartbeats are "supposed to be used with Study.optimize": we renew them ourselves.
-            warnings.simplefilter("ignore", UserWarning)
-            trial = self.study.ask(self._distributions)
+        return self._claim(self.study.ask(self._distributions))
+
+    def _claim(self, trial: optuna.Trial) -> UniqueParameterSet | None:
+        """Lease a trial just asked of Optuna, write its param_id, then decide whether it runs (see the module
+        docstring); its parameter set, or None when it was cancelled, finished as a duplicate or over the budget."""
         tid, number = trial_id(trial), trial.number
         self._lease.start(tid)
         ps = parameter_set(self.space, trial.params)
@@ -496,8 +498,11 @@ class OptunaAlgorithm:
             return  # another process popped this retry just now; it will see the result when it tells
         try:
             losses = result.diagnostics.get("target_losses")
-            if isinstance(losses, Mapping) and losses and LOSSES not in t.user_attrs:
-                self._storage.set_trial_user_attr(tid, LOSSES, {str(k): _json_float(v) for k, v in losses.items()})
+            if isinstance(losses, Mapping):
+                # One attribute per target: optuna-dashboard shows (and sorts) each as its own numeric column.
+                for target, value in losses.items():
+                    if LOSS_PREFIX + str(target) not in t.user_attrs:
+                        self._storage.set_trial_user_attr(tid, LOSS_PREFIX + str(target), _json_float(value))
             number = result.diagnostics.get("trial")
             if isinstance(number, int) and not isinstance(number, bool) and TRIAL not in t.user_attrs:
                 self._storage.set_trial_user_attr(tid, TRIAL, number)
@@ -610,6 +615,23 @@ class OptunaAlgorithm:
                 log.warning("OptunaAlgorithm: storage reachable again after %.0f s", time.monotonic() - started)
                 self._note_outage()
             return out
+
+
+def _open(storage: Any, heartbeat: float, lease_seconds: float, wait_s: float) -> tuple[Any, Any]:
+    """open_storage, tried again for up to ``wait_s`` while the database cannot be reached (a runner started during
+    a restart); a wrong URL or a refused login fails at once."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.5
+    while True:
+        try:
+            return open_storage(storage, heartbeat, lease_seconds)
+        except StorageError as exc:
+            left = deadline - time.monotonic()
+            if not exc.transient or left <= 0:
+                raise
+            log.warning("OptunaAlgorithm: %s; trying again for up to %.0f s", exc, left)
+            time.sleep(min(delay, left))
+            delay = min(2 * delay, 5.0)
 
 
 def _first_line(exc: BaseException) -> str:
