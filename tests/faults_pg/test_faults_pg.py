@@ -123,30 +123,62 @@ def outcome(runs: Path, run_id: str) -> dict[str, Any]:
     }
 
 
+def lease_wait(runs: Path, spawned: float, restarted: float, n_runners: int) -> dict[str, float]:
+    """How long the kill made anyone wait, net of process start-up.
+
+    - ``restart_extra_s``: the restarted runner's time to its first record, minus the first runner's (both include
+      Python's start-up and the first asks; the difference is what the dead runner's leases cost it);
+    - ``survivor_max_gap_s`` (two runners): the longest pause between the surviving runner's own records.
+    """
+    trials = RunStore(str(runs), "r").load_trials()
+    first = trials.group_by("runner").agg(pl.col("told_at").min().alias("first"), pl.col("told_at").sort().alias("t"))
+    out: dict[str, float] = {}
+    late = first.filter(pl.col("first") >= restarted)
+    early = first.filter(pl.col("first") < restarted)
+    if late.height and early.height:
+        out["restart_extra_s"] = round((late["first"].min() - restarted) - (early["first"].min() - spawned), 2)
+    if n_runners == 2:
+        gaps = [max((b - a for a, b in itertools.pairwise(ts)), default=0.0) for ts in early["t"].to_list()]
+        survivors = [g for g, ts in zip(gaps, early["t"].to_list(), strict=True) if ts[-1] > restarted]
+        if survivors:
+            out["survivor_max_gap_s"] = round(max(survivors), 2)
+    return out
+
+
 def recorded(runs: Path, run_id: str) -> int:
     store = RunStore(str(runs), run_id)
     return store.load_trials().height if store.exists() else 0
 
 
-def one_kill_run(pg: PrivatePostgres, tmp: Path, k: int, n_runners: int, kill_after: float) -> dict[str, Any]:
-    """Start n_runners, kill -9 one of them after kill_after seconds, start it again at once; all must finish."""
+def one_kill_run(
+    pg: PrivatePostgres, tmp: Path, k: int, n_runners: int, kill_after: float, after_records: int = 0
+) -> dict[str, Any]:
+    """Start n_runners, kill -9 one of them kill_after seconds after the run has after_records records (0: after the
+    start), start it again at once; all must finish."""
     n_trials = 40
     with fresh_database(pg.server) as db:
         folder = tmp / f"kill{k}"
         spec = write_study(folder, db, n_trials, sleep_s=0.05, seed=k)
         runs, log = folder / "runs", folder / "log.txt"
+        spawned = time.time()
         procs = [start(spec, runs, "r", log) for _ in range(n_runners)]
+        deadline = time.monotonic() + 120
+        while after_records and recorded(runs, "r") < after_records and time.monotonic() < deadline:
+            time.sleep(0.05)
         time.sleep(kill_after)
         victim = procs[0]
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(30)
         at_kill = recorded(runs, "r")
         killed = time.monotonic()
+        restarted = time.time()
         procs[0] = start(spec, runs, "r", log)
         codes = wait_all(procs, 300, log)
         result = outcome(runs, "r")
+        result.update(lease_wait(runs, spawned, restarted, n_runners))
         result.update(
             runners=n_runners,
+            after_records=after_records,
             kill_after=round(kill_after, 2),
             at_kill=at_kill,
             codes=codes,
@@ -169,14 +201,24 @@ def test_kill_9_at_random_moments_then_restart(private_pg: PrivatePostgres, tmp_
     results = []
     for k in range(n):
         n_runners = 1 + k % 2
-        # a quarter of the kills land in the first second (inside the first asks), the rest mid-run
-        kill_after = rng.uniform(0.0, 1.0) if k % 4 == 0 else rng.uniform(1.0, 6.0)
-        result = one_kill_run(private_pg, tmp_path, k, n_runners, kill_after)
+        # a quarter of the kills land in the first second after the start (start-up, the first asks), the rest at a
+        # random moment mid-run (after a random number of records, at a random phase of the trial in flight)
+        if k % 4 == 0:
+            kill_after, after_records = rng.uniform(0.0, 1.0), 0
+        else:
+            kill_after, after_records = rng.uniform(0.0, 0.3), rng.randint(1, 30)
+        result = one_kill_run(private_pg, tmp_path, k, n_runners, kill_after, after_records)
         print("kill", k, result, flush=True)
         results.append(result)
     exact = sum(r["rows"] == r["n_trials"] == r["completed"] for r in results)
     doubled = sum(r["rows"] - r["distinct"] for r in results)
     worst = max(r["max_gap_s"] for r in results)
+    extra = [r["restart_extra_s"] for r in results if "restart_extra_s" in r]
+    survivor = [r["survivor_max_gap_s"] for r in results if "survivor_max_gap_s" in r]
+    print(
+        f"KILL WAITS: restarted runner's extra wait over a fresh start: max {max(extra, default=0):.1f} s; "
+        f"surviving runner's longest pause: max {max(survivor, default=0):.1f} s (lease {LEASE:g} s)"
+    )
     print(
         f"KILLS: {exact}/{n} exactly n_trials, {doubled} duplicate param_ids, longest pause {worst:.1f} s "
         f"(lease {LEASE:g} s)"

@@ -371,7 +371,7 @@ class OptunaAlgorithm:
 
     def n_told(self) -> int:
         """How many distinct param_ids have a terminal result in the storage."""
-        return len(self._census().told)
+        return len(self._reliably(self._census, "read the study").told)
 
     def n_told_slots(self) -> int:
         census = self._census()
