@@ -76,7 +76,7 @@ def test_absurd_sizes_are_refused_with_the_fix() -> None:
     assert SweepAlgorithm(space, method="grid", grid_points_per_dim=10, n_points=5).n_trials == 5
     with pytest.raises(ValueError, match="more than any run could evaluate"):
         SweepAlgorithm(space, method="sobol", n_points=10**16)
-    with pytest.raises(ValueError, match="method lhs builds its whole design in memory.*Use method: sobol"):
+    with pytest.raises(ValueError, match=r"method lhs builds its whole design in memory.*Use method: sobol"):
         SweepAlgorithm(space, method="lhs", n_points=10**7)
 
 

@@ -1,6 +1,7 @@
 """Everything calabaria needs from Optuna beyond its documented API, in one place, behind a version gate.
 
-calabaria is tested against the Optuna releases in ``SUPPORTED`` (the same range as its pyproject). Outside it,
+calabaria is tested against the Optuna releases in ``SUPPORTED`` (the same range as its pyproject; 4.3 is the first
+with ``optuna.exceptions.UpdateFinishedTrialError``, which tells a lost race from a real error). Outside it,
 importing calabaria's algorithms fails at once with a message naming the range, instead of failing later inside a
 study. Inside it, :func:`self_check` verifies each assumption below against the installed Optuna; the test suite
 runs it (``test_cal_optuna_compat.py``), so a new Optuna release that breaks one is caught by CI naming the
@@ -31,8 +32,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 # Inclusive lower bound, exclusive upper bound, as (major, minor). Keep in step with packages/calabaria/pyproject.toml.
-SUPPORTED = ((4, 0), (6, 0))
-SUPPORTED_TEXT = "optuna>=4.0,<6"
+SUPPORTED = ((4, 3), (6, 0))
+SUPPORTED_TEXT = "optuna>=4.3,<6"
 
 
 class OptunaVersionError(ImportError):
