@@ -303,3 +303,34 @@ def test_a_long_outage_is_waited_out(private_pg: PrivatePostgres, tmp_path: Path
     print(f"OUTAGE {down:.0f} s:", result, flush=True)
     check(result)
     assert result["elapsed_s"] > down  # the runners waited through it
+
+
+def test_an_outage_longer_than_reconnect_seconds_stops_cleanly_and_resumes(
+    private_pg: PrivatePostgres, tmp_path: Path
+) -> None:
+    n_trials = 40
+    with fresh_database(private_pg.server) as db:
+        folder = tmp_path / "giveup"
+        spec = write_study(folder, db, n_trials, sleep_s=0.25, seed=5, reconnect_seconds=5)
+        runs, log = folder / "runs", folder / "log.txt"
+        procs = [start(spec, runs, "g", log) for _ in range(2)]
+        deadline = time.monotonic() + 120
+        while recorded(runs, "g") < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        private_pg.stop()
+        try:
+            codes = wait_all(procs, 120, log)
+        finally:
+            private_pg.start()
+        text = " ".join(log.read_text().split())  # the CLI wraps long messages
+        before = recorded(runs, "g")
+        message = text[text.find("stayed") - 40 :][:300]
+        print(f"GIVE UP: exit codes {codes} after {before} records; message: ...{message}")
+        assert all(code not in (0, None) for code in codes)
+        assert text.count("stayed unreachable for") == 2 and "--resume g" in text
+        assert "Traceback" not in text
+        procs = [start(spec, runs, "g", log) for _ in range(2)]  # the database is back: both resume
+        codes = wait_all(procs, 300, log)
+        result = {**outcome(runs, "g"), "codes": codes, "n_trials": n_trials}
+        print("GIVE UP then resume:", result)
+        check(result)

@@ -698,6 +698,8 @@ def run_study(
     except BaseException as exc:
         error = exc
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if getattr(exc, "resumable", False):  # e.g. the algorithm's database stayed away: one message, no traceback
+            raise RunError(str(exc)) from None
         raise
     finally:
         close = getattr(algorithm, "close", None)

@@ -73,7 +73,10 @@ T = TypeVar("T")
 
 
 class StorageUnavailable(RuntimeError):
-    """The Optuna storage stayed unreachable for longer than ``reconnect_seconds``; the message says how to resume."""
+    """The Optuna storage stayed unreachable for longer than ``reconnect_seconds``; the message says how to resume.
+    ``resumable`` tells a runner to report the message alone (no traceback): nothing recorded is lost."""
+
+    resumable = True
 
 
 def _distribution(p: Any) -> BaseDistribution:
@@ -396,7 +399,11 @@ class OptunaAlgorithm:
             if not is_transient(exc):
                 raise
             # Unreachable storage: the leases of these trials lapse instead, and another runner retries them.
-            log.warning("OptunaAlgorithm: could not release %d trials (%s); their leases will lapse", len(pending), exc)
+            log.warning(
+                "OptunaAlgorithm: could not release %d trials (%s); their leases will lapse",
+                len(pending),
+                _first_line(exc),
+            )
         finally:
             self._lease.close()
 
@@ -606,7 +613,8 @@ class OptunaAlgorithm:
                         f"the Optuna storage {self._storage_label} stayed unreachable for "
                         f"{now - started:.0f} s (reconnect_seconds={self.reconnect_seconds:g}) while trying to {what}: "
                         f"{_first_line(exc)}. Every recorded trial is kept: once the database is back, continue with "
-                        "`mops run <spec> --resume <run id>` (raise algorithm.options.reconnect_seconds to wait longer)"
+                        f"`mops run <spec> --resume {self.study_name}` (raise algorithm.options.reconnect_seconds "
+                        "to wait longer)"
                     ) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 5.0)
@@ -635,6 +643,10 @@ def _open(storage: Any, heartbeat: float, lease_seconds: float, wait_s: float) -
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of the error that says what happened: Optuna's StorageInternalError text ("invalid data in
+    the commit") is a guess, so the database driver's own error under it is reported instead."""
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     text = str(exc).strip().splitlines()
     return redact_url(f"{type(exc).__name__}: {text[0] if text else ''}")
 
