@@ -447,6 +447,7 @@ class _Driver:
         stored = self.journal.append(row, replicate_rows)
         t1 = time.perf_counter()
         self.stats.records_s += t1 - t0
+        diagnostics["trial"] = stored["trial"]  # the run's trial number, kept in the Optuna trial's user attributes
         told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
         for _ in range(1 + pending.repeats):
             self.algorithm.tell([told])
@@ -658,6 +659,12 @@ def run_study(
     if on_start is not None:
         on_start(run_id, store.url)
 
+    # A retry of a dead runner's trial may already be recorded (runners record before they tell): the algorithm
+    # looks it up here, in every runner's records, instead of handing it out to be simulated twice.
+    if hasattr(algorithm, "lookup_recorded"):
+        algorithm.lookup_recorded = lambda ids: [
+            _Driver._result_from_row(r) for r in store.load_trials().to_dicts() if r["param_id"] in ids
+        ]
     # Resume: replay what is recorded, so in-memory algorithms catch up and storages agree with the records.
     trials = store.load_trials() if existing else None
     stats = _Stats()
@@ -691,6 +698,8 @@ def run_study(
     except BaseException as exc:
         error = exc
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if getattr(exc, "resumable", False):  # e.g. the algorithm's database stayed away: one message, no traceback
+            raise RunError(str(exc)) from None
         raise
     finally:
         close = getattr(algorithm, "close", None)

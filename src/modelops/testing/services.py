@@ -117,6 +117,82 @@ def fresh_database(server: Postgres) -> Iterator[Postgres]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+PG_BIN = Path(os.environ.get("MODELOPS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of one's own (initdb in a temporary directory, a free port, trust auth), for tests that
+    restart or stop the server: never do that to the machine's shared server, other tests are using it.
+
+    ``start()``, ``stop()``, ``restart()`` wrap pg_ctl (fast shutdown: connections are dropped, as in a managed
+    database's maintenance restart); ``close()`` stops it and removes its files. As root, the server runs as the
+    ``postgres`` user (PostgreSQL refuses to run as root).
+    """
+
+    def __init__(self, bin_dir: Path = PG_BIN) -> None:
+        for tool in ("initdb", "pg_ctl", "postgres"):
+            if not (bin_dir / tool).exists():
+                raise ServiceUnavailable(
+                    f"PostgreSQL's {tool} is not in {bin_dir}; install postgresql (apt-get install postgresql) or set "
+                    "MODELOPS_PG_BIN to its bin directory"
+                )
+        self.bin_dir = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix="mops-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            self._as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        conf = self.data / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.root}'\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n"
+            )
+        self.server = Postgres("127.0.0.1", self.port, "postgres", "postgres")
+
+    def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
+        proc = subprocess.run(
+            [*self._as, str(self.bin_dir / tool), *args], capture_output=True, text=True, timeout=timeout
+        )
+        if proc.returncode != 0:
+            raise ServiceUnavailable(f"{tool} {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+
+    def _ctl(self, *args: str) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60", *args)
+
+    def start(self) -> None:
+        self._ctl("start")
+        wait_for_port(self.port, timeout=30)
+
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "fast")
+
+    def restart(self) -> None:
+        self._ctl("restart", "-m", "fast")
+        wait_for_port(self.port, timeout=30)
+
+    def running(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            return True
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.running():
+                self._ctl("stop", "-m", "immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PrivatePostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # --- Azurite ----------------------------------------------------------------------------------------------------
 
 
