@@ -8,7 +8,7 @@ import typer
 
 from modelops.cli.infra import (
     CONFIG_OPTION,
-    azure_spec,
+    cloud_spec,
     context,
     deployed,
     destroy_component,
@@ -16,14 +16,16 @@ from modelops.cli.infra import (
     handled,
     show_outputs,
     status_of,
+    username,
 )
 from modelops.cli.output import err_console, fail, pulumi_progress
 
 app = typer.Typer(
     help=(
-        "The Azure Storage account runs write to: blob containers for results, the simulation cache and bundles. "
-        "HTTPS only, no public access; workers use a read/write SAS token kept as a secret stack output (never the "
-        "account key). Needs `mops infra up` first."
+        "The object store runs write to, for results, the simulation cache and bundles: Azure blob containers "
+        "(workers use a read/write SAS token kept as a secret stack output, never the account key), or S3 / GCS "
+        "buckets reached through the cluster's workload identity (no keys at all). Private, HTTPS only. Needs "
+        "`mops infra up` first."
     ),
     no_args_is_help=True,
 )
@@ -36,14 +38,12 @@ def up(
 ) -> None:
     """Create or update the storage account and its containers; every run issues a fresh SAS token."""
     from modelops.infra import automation, programs
-    from modelops.infra.azure_cli import check_login
-    from modelops.infra.providers import azure
 
     with handled():
         config = global_config()
-        spec = azure_spec(config_file, config)
-        plan = azure.storage_stack(spec, config.environment, config.organization)
-        check_login(spec)
+        spec, cloud = cloud_spec(config_file, config)
+        plan = cloud.storage_stack(config.environment, username(config, spec), config.organization)
+        cloud.check_login()
         ctx = context(config, create=True)
         if not deployed(ctx, "infra"):
             fail(
@@ -54,8 +54,9 @@ def up(
             ctx,
             "storage",
             programs.build(plan, ctx),
-            config={**plan.stack_config, **azure.service_principal_secret(spec)},
+            config={**plan.stack_config, **cloud.prepare(ctx, plan)},
             on_output=None if as_json else pulumi_progress(),
+            plugins=plan.plugins or None,
         )
         show_outputs("storage", automation.read_output_values(ctx, "storage"), as_json, extra={"stack": plan.stack})
 

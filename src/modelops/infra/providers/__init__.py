@@ -1,13 +1,39 @@
-"""Provider plugins: ``azure`` (Azure from zero) and ``kubeconfig`` (an existing cluster)."""
+"""Provider plugins: ``azure`` (Azure from zero) and ``kubeconfig`` (an existing cluster) compile Runtime
+documents; ``azure``, ``aws`` and ``gcp`` also run the cloud CLI (``mops infra|registry|storage``) from a provider
+config through :func:`cloud_for`. Adding a provider is one line in ``CLOUDS`` (and ``PROVIDER_SPECS`` in
+``modelops.specs.provider``); nothing outside this package names a cloud.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modelops.infra.automation import InfraError, PulumiContext
 from modelops.infra.plan import ProviderPlugin
+from modelops.infra.providers.cloud import CloudProvider
 from modelops.specs.config import GlobalConfig, modelops_home
+
+# provider name -> the CloudProvider class ("module:Class") the cloud CLI uses; one line per provider.
+CLOUDS = {
+    "azure": "modelops.infra.providers.azure:AzureCloud",
+    "aws": "modelops.infra.providers.aws:AwsCloud",
+    "gcp": "modelops.infra.providers.gcp:GcpCloud",
+}
+
+
+def cloud_for(spec: Any) -> CloudProvider:
+    """The CloudProvider for a provider config (InfraError for a config with no cloud to manage, e.g. kubeconfig)."""
+    kind = getattr(spec, "provider", None)
+    if kind not in CLOUDS:
+        raise InfraError(
+            f"the provider config is provider: {kind}, an existing cluster; there is no cloud infrastructure to manage",
+            hint="use `mops workspace up` directly against that cluster, or a provider config for " + ", ".join(CLOUDS),
+        )
+    module, _, cls = CLOUDS[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)(spec)
 
 
 def get(
@@ -30,7 +56,10 @@ def get(
         return KubeconfigProvider(
             environment=environment, username=username, organization=organization, context=context
         )
-    raise ValueError(f"unknown provider {name!r}; use azure or kubeconfig")
+    raise ValueError(
+        f"unknown provider {name!r} for a Runtime document; use azure or kubeconfig (other clouds are brought up "
+        "from a provider config: mops infra up --config FILE)"
+    )
 
 
 def provider_config_path(option: Path | None, config: GlobalConfig) -> Path:

@@ -185,6 +185,7 @@ def apply_plan(
             config={**stack.stack_config, **extra},
             run_id=stack.run_id,
             on_output=on_output,
+            plugins=stack.plugins or None,
         )
         results[stack.stack] = binding_outputs(stack, outputs)
     return results
