@@ -591,7 +591,7 @@ class S3Storage(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.iam.RolePolicy(
+        self.policy = aws.iam.RolePolicy(
             f"{name}-pods-buckets",
             role=role.id,
             policy=pulumi.Output.all(*[b.arn for b in self.buckets.values()]).apply(bucket_access_policy),
