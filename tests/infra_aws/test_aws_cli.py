@@ -167,3 +167,27 @@ def test_a_bad_aws_config_names_the_field(env: Env) -> None:
     assert result.exit_code == 2
     assert "region" in result.output and "us-east-1" in result.output
     assert "eks.version" in result.output and "major.minor" in result.output
+
+
+@pytest.mark.services
+def test_storage_env_and_down_work_without_resource_groups_or_secrets(env: Env, sts_server: S3Server) -> None:
+    env.log_in(sts_server)
+    store_env = {"MODELOPS_RESULTS_URL": "s3://modelops-dev-alice-results-ab12cd34", "AWS_REGION": "us-east-1"}
+    env.fake.set_outputs("modelops-infra-dev", INFRA_OUTPUTS, secret=["kubeconfig"])
+    env.fake.set_outputs("modelops-storage-dev", {"results_url": store_env["MODELOPS_RESULTS_URL"], "env": store_env})
+    assert env.mops("infra", "up", "--config", str(EXAMPLE)).exit_code == 0
+    result = env.mops("storage", "up", "--config", str(EXAMPLE))
+    assert result.exit_code == 0, result.output
+    printed = env.mops("storage", "env")
+    assert printed.exit_code == 0, printed.output
+    assert "export MODELOPS_RESULTS_URL=s3://modelops-dev-alice-results-ab12cd34" in printed.stdout
+    assert "SAS" not in printed.output and "SECRET" not in printed.output.upper()
+
+    # infra down refuses while storage uses the cluster, then destroys the stack whole (no resource group to keep)
+    assert env.mops("infra", "down", "--yes").exit_code == 1
+    assert env.mops("storage", "down", "--yes").exit_code == 0
+    result = env.mops("infra", "down", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "infra destroyed: cluster modelops-dev-eks-alice" in result.output
+    assert "resource group" not in result.output
+    assert env.mops("infra", "down", "--yes", "--delete-rg").exit_code == 0  # nothing left to destroy

@@ -207,6 +207,12 @@ def test_storage_private_buckets_and_pod_identity(mocks: Mocks) -> None:
         ("modelops-dev", "default", "modelops-dev-eks-alice"),
     ]
     assert values["service_account_annotations"] == {comp.IRSA_ANNOTATION: values["role_arn"]}
+    assert values["env"] == {
+        "MODELOPS_RESULTS_URL": urls[0],
+        "MODELOPS_CACHE_URL": urls[1],
+        "MODELOPS_BUNDLES_URL": urls[2],
+        "AWS_REGION": "us-east-1",
+    }
     assert not [r for r in mocks.resources if r.typ in KEY_TYPES]
     assert secret == []
 

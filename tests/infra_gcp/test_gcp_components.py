@@ -132,6 +132,8 @@ def test_storage_private_buckets_bound_to_namespaces(mocks: Mocks) -> None:
     assert {m.inputs["role"] for m in members} == {"roles/storage.objectUser"}
     assert len(members) == 6  # three buckets x two namespaces, and nothing public (no allUsers)
     assert values["results_url"] == "gs://modelops-dev-alice-results-ab12cd34"
+    assert values["env"]["MODELOPS_BUNDLES_URL"] == "gs://modelops-dev-alice-bundles-ab12cd34"
+    assert values["env"]["GOOGLE_CLOUD_PROJECT"] == PROJECT
     assert not [r for r in mocks.resources if r.typ in KEY_TYPES]
     assert secret == []
 

@@ -268,9 +268,17 @@ def destroy_infra(
     """Destroy the infra stack: unprotect, destroy; the resource group stays (retain_on_delete) unless
     ``delete_rg``, which first updates the group's options in the state (a targeted up) so destroy removes it."""
     from modelops.infra import automation
+    from modelops.infra.automation import InfraError
 
     outputs = automation.read_outputs(ctx, "infra")
-    cluster, rg = outputs.get("cluster_name", "?"), outputs.get("resource_group", "?")
+    cluster, rg = outputs.get("cluster_name", "?"), outputs.get("resource_group")
+    if rg is None:  # a cloud without resource groups (the whole stack goes)
+        if delete_rg:
+            raise InfraError("--delete-rg applies to a stack with a resource group; this one has none")
+        confirm(f"Destroy cluster {cluster} and its network (stack {ctx.stack_name('infra')})?", yes)
+        automation.destroy(ctx, "infra", unprotect=True, on_output=pulumi_progress())
+        console.print(f"infra destroyed: cluster {cluster}")
+        return
     if delete_rg:
         confirm(f"Destroy AKS cluster {cluster} AND delete resource group {rg} with everything in it?", yes)
         _release_resource_group(ctx, config, config_file)

@@ -89,7 +89,13 @@ def env() -> None:
     from modelops.infra.bindings import StorageBinding
 
     with handled():
-        binding = StorageBinding.from_outputs(automation.read_outputs(context(global_config()), "storage"))
+        outputs = automation.read_outputs(context(global_config()), "storage")
+        if isinstance(outputs.get("env"), dict):  # a store reached by workload identity: URLs only, no secret
+            for key, value in outputs["env"].items():
+                typer.echo(f"export {key}={shlex.quote(str(value))}")
+            err_console.print("[dim]access comes from your own cloud login (or the pods' workload identity)[/]")
+            return
+        binding = StorageBinding.from_outputs(outputs)
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
     err_console.print(f"[dim]SAS token valid until {binding.sas_expiry or 'unknown'}[/]")

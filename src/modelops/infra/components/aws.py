@@ -156,6 +156,14 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, 
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+def url_env(purposes: Sequence[str], urls: Sequence[str]) -> dict[str, str]:
+    """The store's URLs as the environment variables runs read (MODELOPS_RESULTS_URL, ...)."""
+    from modelops.infra.bindings import BUNDLES_URL_ENV, CACHE_URL_ENV, RESULTS_URL_ENV
+
+    names = {"results": RESULTS_URL_ENV, "cache": CACHE_URL_ENV, "bundles": BUNDLES_URL_ENV}
+    return {names[p]: u for p, u in zip(purposes, urls, strict=True)}
+
+
 def taint_args(taint: str) -> dict[str, str]:
     """``key=value:NoSchedule`` as EKS wants it (``{key, value, effect: NO_SCHEDULE}``)."""
     kv, effect = taint.rsplit(":", 1)
@@ -618,6 +626,9 @@ class S3Storage(pulumi.ComponentResource):
         for purpose, bucket in self.buckets.items():
             outputs[f"{purpose}_bucket"] = bucket.bucket
             outputs[f"{purpose}_url"] = bucket.bucket.apply(lambda b: f"s3://{b}")
+        outputs["env"] = pulumi.Output.all(*[b.bucket for b in self.buckets.values()]).apply(
+            lambda names: {**url_env(PURPOSES, [f"s3://{n}" for n in names]), "AWS_REGION": config.region}
+        )
         self.outputs = outputs
         self.register_outputs(outputs)
 

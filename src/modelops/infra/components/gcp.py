@@ -24,7 +24,7 @@ import pulumi
 import yaml
 
 from modelops.infra import naming_clouds
-from modelops.infra.components.aws import PURPOSES, taint_args
+from modelops.infra.components.aws import PURPOSES, taint_args, url_env
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan
 
@@ -412,6 +412,9 @@ class GcsStorage(pulumi.ComponentResource):
             self.buckets[purpose] = bucket
             outputs[f"{purpose}_bucket"] = bucket.name
             outputs[f"{purpose}_url"] = bucket.name.apply(lambda b: f"gs://{b}")
+        outputs["env"] = pulumi.Output.all(*[b.name for b in self.buckets.values()]).apply(
+            lambda names: {**url_env(PURPOSES, [f"gs://{n}" for n in names]), "GOOGLE_CLOUD_PROJECT": config.project}
+        )
         self.outputs = outputs
         self.register_outputs(outputs)
 
