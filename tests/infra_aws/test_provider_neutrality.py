@@ -10,8 +10,9 @@ from pathlib import Path
 import modelops
 
 SRC = Path(modelops.__file__).resolve().parent
-# Where a cloud may be named: the providers package, each cloud's own modules, and the one registration line of its
-# provider config's model (``PROVIDER_SPECS`` in specs/provider.py).
+# Where a cloud may be named: the providers package, each cloud's own modules, and the registrations of its config
+# model: ``PROVIDER_SPECS`` in specs/provider.py (provider configs) and the ``RuntimeProvider`` union in
+# specs/runtime.py (a Runtime document's ``provider: {name: ...}``).
 ALLOWED = {
     "infra/providers",
     "infra/components/aws.py",
@@ -19,7 +20,10 @@ ALLOWED = {
     "infra/naming_clouds.py",
     "specs/provider_clouds.py",
 }
-REGISTRATION = {"specs/provider.py": {"AwsProviderSpec", "GcpProviderSpec"}}
+REGISTRATION = {
+    "specs/provider.py": {"AwsProviderSpec", "GcpProviderSpec"},
+    "specs/runtime.py": {"AwsProviderSpec", "GcpProviderSpec"},
+}
 CLOUDS = {"aws", "gcp"}
 CLASSES = {"AwsCloud", "GcpCloud", "AwsProviderSpec", "GcpProviderSpec"}
 MODULES = ("pulumi_aws", "pulumi_gcp", "modelops.infra.providers.aws", "modelops.infra.providers.gcp")

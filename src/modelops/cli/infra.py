@@ -416,7 +416,6 @@ def plan(
 ) -> None:
     """Compile a Runtime document (no cloud calls) and show the stacks it needs, in order, with what each reads."""
     from modelops.infra import providers
-    from modelops.specs.provider import AzureProviderSpec
     from modelops.specs.runtime import load_runtime
 
     with handled():
@@ -426,7 +425,7 @@ def plan(
         plugin = providers.get(
             provider.name,
             environment=config.environment,
-            username=username(config, provider if isinstance(provider, AzureProviderSpec) else None),
+            username=username(config, provider),
             organization=config.organization,
         )
         compiled = plugin.compile(spec)

@@ -36,6 +36,15 @@ def cloud_for(spec: Any) -> CloudProvider:
     return getattr(importlib.import_module(module), cls)(spec)
 
 
+# provider name -> the ProviderPlugin class ("module:Class") that compiles Runtime documents; one line per provider.
+PLUGINS = {
+    "azure": "modelops.infra.providers.azure:AzureProvider",
+    "kubeconfig": "modelops.infra.providers.kubeconfig:KubeconfigProvider",
+    "aws": "modelops.infra.providers.aws:AwsProvider",
+    "gcp": "modelops.infra.providers.gcp:GcpProvider",
+}
+
+
 def get(
     name: str,
     *,
@@ -46,20 +55,11 @@ def get(
 ) -> ProviderPlugin:
     """The plugin called ``name`` for this environment and user; ``context`` makes the Pulumi context ``apply``
     uses (only called when applying, so compiling needs no CLI or passphrase)."""
-    if name == "azure":
-        from modelops.infra.providers.azure import AzureProvider
-
-        return AzureProvider(environment=environment, username=username, organization=organization, context=context)
-    if name == "kubeconfig":
-        from modelops.infra.providers.kubeconfig import KubeconfigProvider
-
-        return KubeconfigProvider(
-            environment=environment, username=username, organization=organization, context=context
-        )
-    raise ValueError(
-        f"unknown provider {name!r} for a Runtime document; use azure or kubeconfig (other clouds are brought up "
-        "from a provider config: mops infra up --config FILE)"
-    )
+    if name not in PLUGINS:
+        raise ValueError(f"unknown provider {name!r}; use one of {', '.join(PLUGINS)}")
+    module, _, cls = PLUGINS[name].partition(":")
+    plugin = getattr(importlib.import_module(module), cls)
+    return plugin(environment=environment, username=username, organization=organization, context=context)
 
 
 def provider_config_path(option: Path | None, config: GlobalConfig) -> Path:

@@ -19,6 +19,7 @@ from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan
 from modelops.infra.providers.cloud import (
     CloudLoginMissing,
+    CloudPlugin,
     Note,
     Problems,
     gpu_groups,
@@ -137,6 +138,10 @@ class AwsCloud:
     ) -> StackPlan:
         cluster = cluster_config(self.spec, environment, username, worker_groups, problems)
         return _plan("infra", environment, {"cluster": cluster.to_dict()}, self.spec)
+
+    @property
+    def registry_enabled(self) -> bool:
+        return self.spec.ecr.enabled and bool(self.spec.ecr.repositories)
 
     def registry_stack(self, environment: str, username: str, organization: str | None) -> StackPlan:
         ecr = self.spec.ecr
@@ -278,3 +283,10 @@ def eks_versions(spec: AwsProviderSpec) -> list[str]:
     data = _call(spec, "eks", "describe_cluster_versions")
     versions = {str(v.get("clusterVersion")) for v in data.get("clusterVersions", []) if v.get("clusterVersion")}
     return sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")), reverse=True)
+
+
+class AwsProvider(CloudPlugin):
+    """ProviderPlugin for ``name: aws`` in a Runtime document."""
+
+    name = "aws"
+    cloud_class = AwsCloud

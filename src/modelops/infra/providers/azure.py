@@ -298,6 +298,10 @@ class AzureCloud:
     ) -> StackPlan:
         return infra_stack(self.spec, environment, username, worker_groups, problems)
 
+    @property
+    def registry_enabled(self) -> bool:
+        return self.spec.acr is not None and self.spec.acr.enabled
+
     def registry_stack(self, environment: str, username: str, organization: str | None) -> StackPlan:
         return registry_stack(self.spec, environment, username, organization)
 

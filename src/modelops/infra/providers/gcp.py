@@ -17,6 +17,7 @@ from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan
 from modelops.infra.providers.cloud import (
     CloudLoginMissing,
+    CloudPlugin,
     Note,
     Problems,
     gpu_groups,
@@ -137,6 +138,10 @@ class GcpCloud:
         cluster = cluster_config(self.spec, environment, username, worker_groups, problems)
         return _plan("infra", environment, {"cluster": cluster.to_dict()}, self.spec)
 
+    @property
+    def registry_enabled(self) -> bool:
+        return self.spec.artifact_registry.enabled
+
     def registry_stack(self, environment: str, username: str, organization: str | None) -> StackPlan:
         ar = self.spec.artifact_registry
         if not ar.enabled:
@@ -226,3 +231,10 @@ def application_default_identity() -> str:
     except google.auth.exceptions.TransportError as exc:
         raise automation.InfraError(f"could not reach Google Cloud: {exc}", hint="check the network") from None
     return str(getattr(credentials, "service_account_email", None) or "user credentials (gcloud)")
+
+
+class GcpProvider(CloudPlugin):
+    """ProviderPlugin for ``name: gcp`` in a Runtime document."""
+
+    name = "gcp"
+    cloud_class = GcpCloud
