@@ -111,3 +111,23 @@ def test_apply_brings_the_aws_stacks_up_in_order(tmp_path: Path, monkeypatch: py
     assert "resource aws" in installs and "azure-native" not in installs
     assert result["modelops-infra-dev"].secrets["KUBECONFIG"].key == "kubeconfig"
     assert result["modelops-registry-dev"].env["MODELOPS_REGISTRY"].endswith(".amazonaws.com")
+
+
+def test_mops_infra_plan_prints_the_gcp_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelops.cli.app import app
+
+    monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("USER", "alice")
+    doc = runtime("gcp").model_dump(mode="json", by_alias=True, exclude_none=True)
+    path = tmp_path / "runtime.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(app, ["infra", "plan", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["provider"] == "gcp"
+    assert [s["component"] for s in printed["stacks"]] == ["infra", "registry", "workspace", "adaptive"]
+    assert printed["stacks"][0]["config"]["cluster"]["cluster_name"] == "modelops-dev-gke-alice"
