@@ -174,7 +174,14 @@ def test_storage_env_and_down_work_without_resource_groups_or_secrets(env: Env, 
     env.log_in(sts_server)
     store_env = {"MODELOPS_RESULTS_URL": "s3://modelops-dev-alice-results-ab12cd34", "AWS_REGION": "us-east-1"}
     env.fake.set_outputs("modelops-infra-dev", INFRA_OUTPUTS, secret=["kubeconfig"])
-    env.fake.set_outputs("modelops-storage-dev", {"results_url": store_env["MODELOPS_RESULTS_URL"], "env": store_env})
+    env.fake.set_outputs(
+        "modelops-storage-dev",
+        {
+            "results_bucket": "modelops-dev-alice-results-ab12cd34",
+            "results_url": store_env["MODELOPS_RESULTS_URL"],
+            "env": store_env,
+        },
+    )
     assert env.mops("infra", "up", "--config", str(EXAMPLE)).exit_code == 0
     result = env.mops("storage", "up", "--config", str(EXAMPLE))
     assert result.exit_code == 0, result.output
@@ -185,7 +192,8 @@ def test_storage_env_and_down_work_without_resource_groups_or_secrets(env: Env, 
 
     # infra down refuses while storage uses the cluster, then destroys the stack whole (no resource group to keep)
     assert env.mops("infra", "down", "--yes").exit_code == 1
-    assert env.mops("storage", "down", "--yes").exit_code == 0
+    down = env.mops("storage", "down", "--yes")
+    assert down.exit_code == 0 and "storage modelops-dev-alice-results-ab12cd34 destroyed" in down.output
     result = env.mops("infra", "down", "--yes")
     assert result.exit_code == 0, result.output
     assert "infra destroyed: cluster modelops-dev-eks-alice" in result.output

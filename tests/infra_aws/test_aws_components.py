@@ -177,7 +177,7 @@ def test_storage_private_buckets_and_pod_identity(mocks: Mocks) -> None:
     assert urls == [f"s3://modelops-dev-alice-{p}-ab12cd34" for p in comp.PURPOSES]
     buckets = [b.inputs["bucket"] for b in mocks.of_type("aws:s3/bucket:Bucket")]
     assert sorted(buckets) == sorted(u.removeprefix("s3://") for u in urls)
-    assert all(b.inputs["forceDestroy"] is False for b in mocks.of_type("aws:s3/bucket:Bucket"))
+    assert all(b.inputs["forceDestroy"] is True for b in mocks.of_type("aws:s3/bucket:Bucket"))  # down asks first
     blocks = mocks.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     assert len(blocks) == 3 and all(b.inputs[f] is True for b in blocks for f in flags)

@@ -124,7 +124,7 @@ def test_storage_private_buckets_bound_to_namespaces(mocks: Mocks) -> None:
     assert names == sorted(f"modelops-dev-alice-{p}-ab12cd34" for p in comp.PURPOSES)
     assert all(b.inputs["uniformBucketLevelAccess"] is True for b in buckets)
     assert all(b.inputs["publicAccessPrevention"] == "enforced" for b in buckets)
-    assert all(b.inputs["forceDestroy"] is False for b in buckets)
+    assert all(b.inputs["forceDestroy"] is True for b in buckets)  # `mops storage down` asks first
     members = mocks.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
     pool = f"principalSet://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/"
     expected = {f"{pool}{PROJECT}.svc.id.goog/namespace/{ns}" for ns in ("modelops-dev", "modelops-calib1")}

@@ -158,9 +158,10 @@ def status_of(component: str, title: str, as_json: bool, how: str) -> None:
         show_outputs(f"{title} ({stack}, {ctx.backend_url})", values, as_json, extra={"stack": stack})
 
 
-def destroy_component(component: str, name_output: str, question: str, done: str, yes: bool) -> None:
+def destroy_component(component: str, name_output: str | tuple[str, ...], question: str, done: str, yes: bool) -> None:
     """Shared `destroy`/`down` of a single-stack component: nothing to do if not deployed, else confirm and destroy.
-    ``question`` and ``done`` may use ``{name}``, the value of the stack output ``name_output``."""
+    ``question`` and ``done`` may use ``{name}``, the value of the stack output ``name_output`` (the first present,
+    when several are given: clouds name the same thing differently)."""
     from modelops.infra import automation
 
     with handled():
@@ -168,7 +169,9 @@ def destroy_component(component: str, name_output: str, question: str, done: str
         if not deployed(ctx, component):
             console.print(f"{component}: nothing to destroy (stack {ctx.stack_name(component)} is not deployed)")
             return
-        name = automation.read_outputs(ctx, component).get(name_output, "?")
+        outputs = automation.read_outputs(ctx, component)
+        keys = (name_output,) if isinstance(name_output, str) else name_output
+        name = next((outputs[k] for k in keys if outputs.get(k)), "?")
         confirm(question.format(name=name), yes)
         automation.destroy(ctx, component, on_output=pulumi_progress())
         console.print(done.format(name=name))

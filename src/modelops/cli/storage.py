@@ -63,12 +63,12 @@ def up(
 
 @app.command()
 def down(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
-    """Delete the storage account with every result, cache entry and bundle in it."""
+    """Delete the storage account (or the buckets) with every result, cache entry and bundle in it."""
     destroy_component(
         "storage",
-        "account_name",
-        "Delete storage account {name} and ALL data in it (results, cache, bundles)?",
-        "storage account {name} destroyed",
+        ("account_name", "results_bucket"),
+        "Delete storage {name} and ALL data in it (results, cache, bundles)?",
+        "storage {name} destroyed",
         yes,
     )
 

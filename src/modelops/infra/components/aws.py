@@ -502,6 +502,7 @@ class EcrRegistry(pulumi.ComponentResource):
                     scan_on_push=config.scan_on_push
                 ),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                force_delete=True,  # `mops registry destroy` asks first, then deletes the images (as on Azure)
                 tags=_tags(config.tags),
                 opts=child,
             )
@@ -558,7 +559,8 @@ class S3Storage(pulumi.ComponentResource):
                 bucket=suffix.result.apply(
                     lambda s, p=purpose: naming_clouds.bucket_name(config.environment, config.username, p, s)
                 ),
-                force_destroy=False,  # `mops storage down` on a non-empty bucket fails rather than lose results
+                # `mops storage down` asks first, then deletes the data with the buckets (as on Azure).
+                force_destroy=True,
                 tags=tags,
                 opts=child,
             )

@@ -401,7 +401,7 @@ class GcsStorage(pulumi.ComponentResource):
                 location=config.region.upper(),
                 uniform_bucket_level_access=True,
                 public_access_prevention="enforced",
-                force_destroy=False,
+                force_destroy=True,  # `mops storage down` asks first, then deletes the data (as on Azure)
                 labels=_labels(config.labels),
                 opts=child,
             )
