@@ -69,3 +69,12 @@ def test_documented_patterns_and_limits() -> None:
     assert not naming_clouds.SERVICE_ACCOUNT_ID_RULE.match("short")
     assert not naming_clouds.ECR_REPOSITORY_RULE.match("a//b") and not naming_clouds.ECR_REPOSITORY_RULE.match("A")
     assert re.fullmatch(r"[a-z0-9-]+", naming_clouds.bucket_name("dev", "李", "cache", "!!"))
+
+
+def test_module_examples_hold() -> None:
+    import doctest
+
+    from modelops.store import urls
+
+    for module in (naming_clouds, urls):
+        assert doctest.testmod(module).failed == 0
