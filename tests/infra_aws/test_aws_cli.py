@@ -199,3 +199,17 @@ def test_storage_env_and_down_work_without_resource_groups_or_secrets(env: Env, 
     assert "infra destroyed: cluster modelops-dev-eks-alice" in result.output
     assert "resource group" not in result.output
     assert env.mops("infra", "down", "--yes", "--delete-rg").exit_code == 0  # nothing left to destroy
+
+
+def test_the_global_provider_picks_the_default_provider_config(env: Env) -> None:
+    result = env.mops("config", "init", "--provider", "aws")
+    assert result.exit_code == 0, result.output
+    missing = env.mops("infra", "up")
+    assert missing.exit_code != 0
+    text = missing.output.replace("\n", "")
+    assert "providers/aws.yaml" in text and "examples/providers/aws.yaml" in text
+    target = env.home / "providers" / "aws.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(EXAMPLE.read_text())
+    result = env.mops("infra", "up")
+    assert result.exit_code == automation.EXIT_AZURE_LOGIN and "no AWS credentials" in result.output

@@ -64,12 +64,13 @@ def get(
 
 def provider_config_path(option: Path | None, config: GlobalConfig) -> Path:
     """Which provider config a command uses: ``--config``, else the global config's ``provider_config``, else
-    ``<modelops home>/providers/azure.yaml``. InfraError with what to do when the file is missing."""
+    ``<modelops home>/providers/<provider>.yaml`` (``provider`` from the global config, azure by default).
+    InfraError with what to do when the file is missing."""
     path = option or (Path(config.provider_config).expanduser() if config.provider_config else None)
-    path = path or modelops_home() / "providers" / "azure.yaml"
+    path = path or modelops_home() / "providers" / f"{config.provider}.yaml"
     if not path.exists():
         raise InfraError(
             f"no provider config at {path}",
-            hint="pass --config FILE, or copy examples/providers/azure.yaml there and fill in your subscription",
+            hint=f"pass --config FILE, or copy examples/providers/{path.name} there and fill it in",
         )
     return path
