@@ -45,7 +45,7 @@ class S3Server:
 def moto_s3_server() -> Iterator[S3Server]:
     """Run ``python -m moto.server`` for the block; ServiceUnavailable if moto is not installed or does not start."""
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("s3fs") is None:
-        raise ServiceUnavailable("moto[server] and s3fs are not installed (the dev group and the aws extra: uv sync --extra aws)")
+        raise ServiceUnavailable("moto[server] and s3fs are not installed (dev group; aws extra: uv sync --extra aws)")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
