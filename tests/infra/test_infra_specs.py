@@ -50,7 +50,7 @@ def test_minimal_azure_config_gets_pinned_defaults() -> None:
             "auth.service_principal",
             "client_secret_env",
         ),
-        ({"provider": "aws"}, "provider", "azure or kubeconfig"),
+        ({"provider": "oracle"}, "provider", "azure, kubeconfig, aws, gcp"),
         ({"acr": {"enabled": True, "colour": "red"}}, "acr.colour", "unknown key"),
     ],
 )

@@ -22,13 +22,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelops.bundles.errors import NotFoundError, RepositoryError
 from modelops.bundles.hashing import CHUNK
 from modelops.bundles.index import BundleIndex
 from modelops.bundles.repository import BundleListing, PushStats
+from modelops.store.urls import url_to_fs
 
 
 def _hex(digest: str) -> str:
@@ -41,7 +41,7 @@ class ObjectStoreRepository:
     def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None):
         self.url = url
         try:
-            self.fs, self.root = fsspec.url_to_fs(url, **dict(storage_options or {}))
+            self.fs, self.root = url_to_fs(url, **dict(storage_options or {}))
         except (ImportError, ValueError) as exc:
             raise RepositoryError(f"cannot open bundle repository {url!r}: {exc}") from None
         self.root = self.root.rstrip("/")

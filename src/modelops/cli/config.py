@@ -26,7 +26,7 @@ def _fail_spec(exc: Exception) -> None:
 @app.command()
 def init(
     environment: str = typer.Option("dev", "--environment", "-e", help="dev, staging, prod... (1-10 a-z0-9)."),
-    provider: str = typer.Option("azure", "--provider", help="azure or kubeconfig."),
+    provider: str = typer.Option("azure", "--provider", help="azure, aws, gcp or kubeconfig."),
     provider_config: Path | None = typer.Option(None, "--provider-config", help="Default provider config file."),
     backend_url: str | None = typer.Option(
         None, "--backend-url", help="Pulumi backend (default: a local file backend under ~/.modelops/pulumi)."

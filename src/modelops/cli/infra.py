@@ -19,15 +19,16 @@ from modelops.cli.output import confirm, console, err_console, fail, print_json,
 
 if TYPE_CHECKING:
     from modelops.infra.automation import PulumiContext
+    from modelops.infra.providers.cloud import CloudProvider
     from modelops.specs.config import GlobalConfig
     from modelops.specs.provider import AzureProviderSpec
 
 app = typer.Typer(
     help=(
-        "The Azure cluster: resource group, AKS with a system pool and an autoscaling workload pool, kept in the "
-        "Pulumi stack modelops-infra-<env>.\n\n"
-        "First time: `mops config init`, copy examples/providers/azure.yaml to ~/.modelops/providers/azure.yaml and "
-        "fill in your subscription, `az login`, `mops infra doctor`, then `mops infra up`."
+        "The cluster (Azure AKS, AWS EKS or Google GKE, picked by the provider config's `provider:`), with a system "
+        "pool and an autoscaling workload pool, kept in the Pulumi stack modelops-infra-<env>.\n\n"
+        "First time: `mops config init`, copy examples/providers/<cloud>.yaml to ~/.modelops/providers/ and fill it "
+        "in, log in to the cloud, `mops infra doctor`, then `mops infra up --config FILE`."
     ),
     no_args_is_help=True,
 )
@@ -84,16 +85,26 @@ def azure_spec(option: Path | None, config: GlobalConfig) -> AzureProviderSpec:
     spec = load_provider(path)
     if not isinstance(spec, AzureProviderSpec):
         raise InfraError(
-            f"{path} describes an existing cluster (provider: kubeconfig); there is no Azure infrastructure to manage",
-            hint="use `mops workspace up` directly against that cluster",
+            f"{path} is a provider: {spec.provider} config, and this command manages Azure resources only",
+            hint="for an existing cluster use `mops workspace up` directly; other clouds keep their Pulumi state "
+            "where `mops config set pulumi_backend_url` points",
         )
     return spec
 
 
-def username(config: GlobalConfig, spec: AzureProviderSpec | None = None) -> str:
+def cloud_spec(option: Path | None, config: GlobalConfig) -> tuple[Any, CloudProvider]:
+    """The provider config and its CloudProvider (a kubeconfig provider config is refused: no cloud to manage)."""
+    from modelops.infra.providers import cloud_for
+    from modelops.specs.provider import load_provider
+
+    spec = load_provider(provider_path(option, config))
+    return spec, cloud_for(spec)
+
+
+def username(config: GlobalConfig, spec: Any = None) -> str:
     from modelops.specs.config import resolve_username
 
-    return resolve_username(config, spec.username if spec else None)
+    return resolve_username(config, getattr(spec, "username", None))
 
 
 def context(config: GlobalConfig, *, create: bool = False, backend_url: str | None = None) -> PulumiContext:
@@ -147,9 +158,10 @@ def status_of(component: str, title: str, as_json: bool, how: str) -> None:
         show_outputs(f"{title} ({stack}, {ctx.backend_url})", values, as_json, extra={"stack": stack})
 
 
-def destroy_component(component: str, name_output: str, question: str, done: str, yes: bool) -> None:
+def destroy_component(component: str, name_output: str | tuple[str, ...], question: str, done: str, yes: bool) -> None:
     """Shared `destroy`/`down` of a single-stack component: nothing to do if not deployed, else confirm and destroy.
-    ``question`` and ``done`` may use ``{name}``, the value of the stack output ``name_output``."""
+    ``question`` and ``done`` may use ``{name}``, the value of the stack output ``name_output`` (the first present,
+    when several are given: clouds name the same thing differently)."""
     from modelops.infra import automation
 
     with handled():
@@ -157,7 +169,9 @@ def destroy_component(component: str, name_output: str, question: str, done: str
         if not deployed(ctx, component):
             console.print(f"{component}: nothing to destroy (stack {ctx.stack_name(component)} is not deployed)")
             return
-        name = automation.read_outputs(ctx, component).get(name_output, "?")
+        outputs = automation.read_outputs(ctx, component)
+        keys = (name_output,) if isinstance(name_output, str) else name_output
+        name = next((outputs[k] for k in keys if outputs.get(k)), "?")
         confirm(question.format(name=name), yes)
         automation.destroy(ctx, component, on_output=pulumi_progress())
         console.print(done.format(name=name))
@@ -188,41 +202,35 @@ def up(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the stack outputs (secrets hidden) as JSON."),
 ) -> None:
-    """Create or update the resource group and the AKS cluster (idempotent: run it again after editing the config).
+    """Create or update the cluster the provider config describes (idempotent: run it again after editing it).
 
-    The resource group is protected and kept on `down`; the kubeconfig is stored as a secret stack output (write it
-    out with `mops infra kubeconfig`)."""
+    Azure: resource group (protected, kept on `down`) + AKS; AWS: VPC + EKS; GCP: VPC network + GKE. The kubeconfig
+    is stored as a secret stack output (write it out with `mops infra kubeconfig`)."""
     from modelops.infra import automation, programs
-    from modelops.infra.azure_cli import check_login
-    from modelops.infra.providers import azure
     from modelops.specs.base import SpecError
     from modelops.specs.runtime import load_runtime
 
     with handled():
         config = global_config()
-        spec = azure_spec(config_file, config)
+        spec, cloud = cloud_spec(config_file, config)
         user = username(config, spec)
         groups = load_runtime(runtime).spec.worker_groups if runtime else None
         problems: list[tuple[str, str]] = []
-        plan = azure.infra_stack(spec, config.environment, user, groups, problems)
+        plan = cloud.infra_stack(config.environment, user, groups, problems)
         if problems:
             raise SpecError(str(runtime), problems)
-        program = programs.infra_program(plan)  # resolves path/env SSH keys now: fail before Pulumi starts
-        check_login(spec)
+        program = programs.build(plan)  # resolves path/env SSH keys now: fail before Pulumi starts
+        cloud.check_login()
         ctx = context(config, create=True)
-        if azure.ensure_ephemeral_key(ctx, spec.ssh.mode):
-            err_console.print("generated an ephemeral SSH public key (private key discarded), kept in the stack")
-        cluster = plan.config["cluster"]
-        err_console.print(
-            f"bringing up {cluster['cluster_name']} (AKS {cluster['kubernetes_version']}) in "
-            f"{cluster['resource_group']} / {spec.location}: stack {ctx.stack_name('infra')} on {ctx.backend_url}"
-        )
+        extra = cloud.prepare(ctx, plan, note=err_console.print)
+        err_console.print(f"{cloud.describe(plan)}: stack {ctx.stack_name('infra')} on {ctx.backend_url}")
         automation.up(
             ctx,
             "infra",
             program,
-            config={**plan.stack_config, **azure.service_principal_secret(spec)},
+            config={**plan.stack_config, **extra},
             on_output=None if as_json else pulumi_progress(),
+            plugins=plan.plugins or None,
         )
         show_outputs("infra", automation.read_output_values(ctx, "infra"), as_json, extra={"stack": plan.stack})
         if not as_json:
@@ -263,9 +271,17 @@ def destroy_infra(
     """Destroy the infra stack: unprotect, destroy; the resource group stays (retain_on_delete) unless
     ``delete_rg``, which first updates the group's options in the state (a targeted up) so destroy removes it."""
     from modelops.infra import automation
+    from modelops.infra.automation import InfraError
 
     outputs = automation.read_outputs(ctx, "infra")
-    cluster, rg = outputs.get("cluster_name", "?"), outputs.get("resource_group", "?")
+    cluster, rg = outputs.get("cluster_name", "?"), outputs.get("resource_group")
+    if rg is None:  # a cloud without resource groups (the whole stack goes)
+        if delete_rg:
+            raise InfraError("--delete-rg applies to a stack with a resource group; this one has none")
+        confirm(f"Destroy cluster {cluster} and its network (stack {ctx.stack_name('infra')})?", yes)
+        automation.destroy(ctx, "infra", unprotect=True, on_output=pulumi_progress())
+        console.print(f"infra destroyed: cluster {cluster}")
+        return
     if delete_rg:
         confirm(f"Destroy AKS cluster {cluster} AND delete resource group {rg} with everything in it?", yes)
         _release_resource_group(ctx, config, config_file)
@@ -403,7 +419,6 @@ def plan(
 ) -> None:
     """Compile a Runtime document (no cloud calls) and show the stacks it needs, in order, with what each reads."""
     from modelops.infra import providers
-    from modelops.specs.provider import AzureProviderSpec
     from modelops.specs.runtime import load_runtime
 
     with handled():
@@ -413,7 +428,7 @@ def plan(
         plugin = providers.get(
             provider.name,
             environment=config.environment,
-            username=username(config, provider if isinstance(provider, AzureProviderSpec) else None),
+            username=username(config, provider),
             organization=config.organization,
         )
         compiled = plugin.compile(spec)

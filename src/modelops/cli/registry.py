@@ -8,7 +8,7 @@ import typer
 
 from modelops.cli.infra import (
     CONFIG_OPTION,
-    azure_spec,
+    cloud_spec,
     context,
     deployed,
     destroy_component,
@@ -22,9 +22,10 @@ from modelops.cli.output import console, fail, pulumi_progress
 
 app = typer.Typer(
     help=(
-        "The container registry (ACR) for images and bundles, in the infra stack's resource group. Nodes pull "
-        "from it without credentials: the AKS kubelet identity gets the AcrPull role. Needs `acr: {enabled: true}` "
-        "in the provider config and `mops infra up` first."
+        "The container registry for images and bundles (Azure ACR, AWS ECR repositories, Google Artifact "
+        "Registry). Nodes pull from it without credentials: the cluster's node identity gets pull access (AcrPull, "
+        "an ECR repository policy, artifactregistry.reader). Needs the registry enabled in the provider config and "
+        "`mops infra up` first."
     ),
     no_args_is_help=True,
 )
@@ -37,14 +38,12 @@ def create(
 ) -> None:
     """Create or update the registry (per-user name modelops<env>acr<user> unless acr.name or per_user: false)."""
     from modelops.infra import automation, programs
-    from modelops.infra.azure_cli import check_login
-    from modelops.infra.providers import azure
 
     with handled():
         config = global_config()
-        spec = azure_spec(config_file, config)
-        plan = azure.registry_stack(spec, config.environment, username(config, spec), config.organization)
-        check_login(spec)
+        spec, cloud = cloud_spec(config_file, config)
+        plan = cloud.registry_stack(config.environment, username(config, spec), config.organization)
+        cloud.check_login()
         ctx = context(config, create=True)
         if not deployed(ctx, "infra"):
             fail(
@@ -55,13 +54,15 @@ def create(
             ctx,
             "registry",
             programs.build(plan, ctx),
-            config={**plan.stack_config, **azure.service_principal_secret(spec)},
+            config={**plan.stack_config, **cloud.prepare(ctx, plan)},
             on_output=None if as_json else pulumi_progress(),
+            plugins=plan.plugins or None,
         )
         values = automation.read_output_values(ctx, "registry")
         show_outputs("registry", values, as_json, extra={"stack": plan.stack})
-        if not as_json:
-            console.print(f"push with: az acr login --name {values['registry_name'].value}")
+        next_step = cloud.after_up(plan, {k: v.value for k, v in values.items()})
+        if next_step and not as_json:
+            console.print(next_step)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.runs import check_runs_dir
 
 
 def _best_table(trials: Any, limit: int = 5) -> Table:
@@ -52,6 +53,7 @@ def run(
         None,
         "--runs-dir",
         help="Where runs are kept: a path or fsspec URL (default $MODELOPS_RUNS_DIR or .modelops/runs).",
+        callback=check_runs_dir,
     ),
     as_json: bool = typer.Option(False, "--json", help="No progress bar; print the run summary as JSON."),
 ) -> None:

@@ -25,7 +25,23 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-RUNS_DIR = typer.Option(None, "--runs-dir", help="Where runs are kept (default $MODELOPS_RUNS_DIR or .modelops/runs).")
+
+def check_runs_dir(value: str | None) -> str | None:
+    """A usage error (not a traceback) when the runs directory's URL scheme needs a package that is missing."""
+    from modelops.store.urls import FilesystemMissing, check_url
+
+    try:
+        return value if value is None else check_url(value)
+    except FilesystemMissing as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+RUNS_DIR = typer.Option(
+    None,
+    "--runs-dir",
+    help="Where runs are kept (default $MODELOPS_RUNS_DIR or .modelops/runs).",
+    callback=check_runs_dir,
+)
 
 
 def _store(run_id: str, runs_dir: str | None) -> Any:

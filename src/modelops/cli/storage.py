@@ -8,7 +8,7 @@ import typer
 
 from modelops.cli.infra import (
     CONFIG_OPTION,
-    azure_spec,
+    cloud_spec,
     context,
     deployed,
     destroy_component,
@@ -16,14 +16,16 @@ from modelops.cli.infra import (
     handled,
     show_outputs,
     status_of,
+    username,
 )
 from modelops.cli.output import err_console, fail, pulumi_progress
 
 app = typer.Typer(
     help=(
-        "The Azure Storage account runs write to: blob containers for results, the simulation cache and bundles. "
-        "HTTPS only, no public access; workers use a read/write SAS token kept as a secret stack output (never the "
-        "account key). Needs `mops infra up` first."
+        "The object store runs write to, for results, the simulation cache and bundles: Azure blob containers "
+        "(workers use a read/write SAS token kept as a secret stack output, never the account key), or S3 / GCS "
+        "buckets reached through the cluster's workload identity (no keys at all). Private, HTTPS only. Needs "
+        "`mops infra up` first."
     ),
     no_args_is_help=True,
 )
@@ -36,14 +38,12 @@ def up(
 ) -> None:
     """Create or update the storage account and its containers; every run issues a fresh SAS token."""
     from modelops.infra import automation, programs
-    from modelops.infra.azure_cli import check_login
-    from modelops.infra.providers import azure
 
     with handled():
         config = global_config()
-        spec = azure_spec(config_file, config)
-        plan = azure.storage_stack(spec, config.environment, config.organization)
-        check_login(spec)
+        spec, cloud = cloud_spec(config_file, config)
+        plan = cloud.storage_stack(config.environment, username(config, spec), config.organization)
+        cloud.check_login()
         ctx = context(config, create=True)
         if not deployed(ctx, "infra"):
             fail(
@@ -54,20 +54,21 @@ def up(
             ctx,
             "storage",
             programs.build(plan, ctx),
-            config={**plan.stack_config, **azure.service_principal_secret(spec)},
+            config={**plan.stack_config, **cloud.prepare(ctx, plan)},
             on_output=None if as_json else pulumi_progress(),
+            plugins=plan.plugins or None,
         )
         show_outputs("storage", automation.read_output_values(ctx, "storage"), as_json, extra={"stack": plan.stack})
 
 
 @app.command()
 def down(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
-    """Delete the storage account with every result, cache entry and bundle in it."""
+    """Delete the storage account (or the buckets) with every result, cache entry and bundle in it."""
     destroy_component(
         "storage",
-        "account_name",
-        "Delete storage account {name} and ALL data in it (results, cache, bundles)?",
-        "storage account {name} destroyed",
+        ("account_name", "results_bucket"),
+        "Delete storage {name} and ALL data in it (results, cache, bundles)?",
+        "storage {name} destroyed",
         yes,
     )
 
@@ -88,7 +89,13 @@ def env() -> None:
     from modelops.infra.bindings import StorageBinding
 
     with handled():
-        binding = StorageBinding.from_outputs(automation.read_outputs(context(global_config()), "storage"))
+        outputs = automation.read_outputs(context(global_config()), "storage")
+        if isinstance(outputs.get("env"), dict):  # a store reached by workload identity: URLs only, no secret
+            for key, value in outputs["env"].items():
+                typer.echo(f"export {key}={shlex.quote(str(value))}")
+            err_console.print("[dim]access comes from your own cloud login (or the pods' workload identity)[/]")
+            return
+        binding = StorageBinding.from_outputs(outputs)
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
     err_console.print(f"[dim]SAS token valid until {binding.sas_expiry or 'unknown'}[/]")

@@ -1,4 +1,5 @@
-"""Infrastructure: Azure (and existing clusters) provisioned with Pulumi, in stacks that read each other.
+"""Infrastructure: Azure, AWS and Google Cloud (and existing clusters) provisioned with Pulumi, in stacks that read
+each other.
 
 Map of the package (pure first, effects last):
 
@@ -8,9 +9,13 @@ Map of the package (pure first, effects last):
                   DaskBinding, PostgresBinding, BindingOutputs), built from stack outputs with ``from_outputs``.
 - ``plan``        CompiledPlan / StackPlan and the ProviderPlugin protocol (``compile`` pure, ``apply`` effects).
 - ``providers``   ``azure`` (infra, registry and storage stacks, then the workspace and adaptive planes) and
-                  ``kubeconfig`` (an existing cluster: the workspace and adaptive planes only).
+                  ``kubeconfig`` (an existing cluster: the workspace and adaptive planes only); ``aws`` and ``gcp``
+                  (EKS/GKE, ECR/Artifact Registry, S3/GCS); ``cloud`` is the CloudProvider protocol the cloud CLI
+                  uses, so no command names a cloud.
+- ``naming_clouds`` the AWS and Google Cloud names (buckets, clusters, repositories), each valid for its rule.
 - ``components``  thin Pulumi ComponentResources: ``cluster`` (RG + AKS), ``gpu_pool``, ``registry`` (ACR +
-                  AcrPull), ``storage`` (account, containers, SAS); the workspace/adaptive planes add theirs.
+                  AcrPull), ``storage`` (account, containers, SAS); ``aws`` and ``gcp`` (each cloud's cluster,
+                  registry and storage, and the programs their plans name); the workspace/adaptive planes add theirs.
 - ``programs``    the Pulumi programs (closures over specs) each stack runs.
 - ``automation``  the Automation API: backend, passphrase, stack create/select/up/destroy, outputs, errors with
                   exit codes. ``testing`` holds a stand-in ``pulumi`` executable for tests.

@@ -362,6 +362,8 @@ PLUGIN_DISTRIBUTIONS = {
     "azure-native": "pulumi-azure-native",
     "random": "pulumi-random",
     "kubernetes": "pulumi-kubernetes",
+    "aws": "pulumi-aws",
+    "gcp": "pulumi-gcp",
 }
 COMPONENT_PLUGINS = {
     "infra": ("azure-native",),
@@ -373,12 +375,13 @@ COMPONENT_PLUGINS = {
 }
 
 
-def install_plugins(stack: auto.Stack, component: str) -> list[str]:
-    """Install the resource plugins ``component`` needs, at the versions of the installed Python packages."""
+def install_plugins(stack: auto.Stack, component: str, plugins: tuple[str, ...] | None = None) -> list[str]:
+    """Install the resource plugins ``component`` needs (or ``plugins``, when a provider names its own), at the
+    versions of the installed Python packages."""
     from importlib import metadata
 
     installed = []
-    for plugin in COMPONENT_PLUGINS.get(component, ()):
+    for plugin in plugins if plugins else COMPONENT_PLUGINS.get(component, ()):
         try:
             version = metadata.version(PLUGIN_DISTRIBUTIONS[plugin])
         except metadata.PackageNotFoundError:
@@ -397,11 +400,13 @@ def up(
     run_id: str | None = None,
     on_output: Callable[[str], None] | None = None,
     target: list[str] | None = None,
+    plugins: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Create or select the stack, set its config, run ``pulumi up`` with ``program``; return its outputs."""
+    """Create or select the stack, set its config, run ``pulumi up`` with ``program``; return its outputs.
+    ``plugins`` overrides the component's default resource plugins (a provider's stack plan names its own)."""
     stack = select_stack(ctx, component, run_id=run_id, program=program, create=True)
     with translated(ctx, component, run_id):
-        install_plugins(stack, component)
+        install_plugins(stack, component, plugins)
         if config:
             stack.set_all_config(_config_values(config))
         stack.up(on_output=on_output, target=target)

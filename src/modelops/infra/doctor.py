@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from modelops.infra import automation, azure_cli, naming
-from modelops.infra.providers import provider_config_path
+from modelops.infra.providers import cloud_for, provider_config_path
+from modelops.infra.providers.cloud import CloudProvider
 from modelops.infra.ssh import public_key_from_spec
 from modelops.specs.base import SpecError
 from modelops.specs.config import GlobalConfig, config_path, load_config, resolve_username
-from modelops.specs.provider import AzureProviderSpec, load_provider
+from modelops.specs.provider import AzureProviderSpec, KubeconfigProviderSpec, load_provider
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def run_checks(config_file: Path | None) -> list[Check]:
         config = GlobalConfig()
 
     spec: AzureProviderSpec | None = None
+    cloud: CloudProvider | None = None  # another cloud's provider, which brings its own checks
     try:
         path = provider_config_path(config_file, config)
         loaded = load_provider(path)
@@ -56,8 +58,11 @@ def run_checks(config_file: Path | None) -> list[Check]:
             user = resolve_username(config, spec.username)
             rg = spec.resource_group or naming.resource_group_name(config.environment, user)
             checks.append(Check("provider config", "ok", f"{path}: resource group {rg}, region {spec.location}"))
-        else:
+        elif isinstance(loaded, KubeconfigProviderSpec):
             checks.append(Check("provider config", "warn", f"{path} is a kubeconfig provider: no Azure to check"))
+        else:
+            cloud = cloud_for(loaded)
+            checks.append(Check("provider config", "ok", f"{path}: provider {cloud.name}"))
     except (SpecError, automation.InfraError) as exc:
         checks.append(_error("provider config", exc))
 
@@ -84,6 +89,8 @@ def run_checks(config_file: Path | None) -> list[Check]:
                 )
             )
 
+    if cloud is not None:
+        return checks + cloud.doctor(config)
     if spec is None:
         return checks
     try:

@@ -32,9 +32,13 @@ class StackPlan:
     stack_config: Mapping[str, str] = field(default_factory=dict)
     reads: Mapping[str, str] = field(default_factory=dict)
     run_id: str | None = None
+    # The program factory ("module:function") when the provider brings its own (else ``programs.PROGRAMS``), and
+    # the Pulumi resource plugins it needs (else ``automation.COMPONENT_PLUGINS``).
+    program: str | None = None
+    plugins: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "component": self.component,
             "stack": self.stack,
             "project": self.project,
@@ -43,6 +47,9 @@ class StackPlan:
             "stack_config": dict(self.stack_config),
             "config": _plain(self.config),
         }
+        if self.program:
+            out["program"] = self.program
+        return out
 
 
 def _plain(value: Any) -> Any:

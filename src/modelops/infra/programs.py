@@ -130,8 +130,12 @@ PROGRAMS: dict[str, ProgramFactory] = {
 }
 
 
-def build(plan: StackPlan, ctx: PulumiContext) -> PulumiProgram:
-    """The program for a planned stack; the workspace/adaptive planes are found in their component modules."""
+def build(plan: StackPlan, ctx: PulumiContext | None = None) -> PulumiProgram:
+    """The program for a planned stack: the factory the plan names (``module:function``), else this module's, else
+    the workspace/adaptive planes' in their component modules."""
+    if plan.program:
+        module_name, _, attr = plan.program.partition(":")
+        return getattr(importlib.import_module(module_name), attr)(plan, ctx)
     factory = PROGRAMS.get(plan.component)
     if factory is None:
         try:

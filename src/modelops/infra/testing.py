@@ -19,9 +19,10 @@ stack); ``destroy`` (clears them); ``state unprotect``; ``cancel``. A stack list
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,46 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
         (found,) = [r for r in self.resources if r.name == name]
         return found
+
+
+def resolve_outputs(build: Callable[[], Mapping[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """Run ``build()`` (which registers resources and returns a mapping of outputs) under the mocks, wait until
+    every registration and output has settled, and return the plain values and the names of the secret outputs.
+
+    Assertions run afterwards, outside the engine, so they see the whole resource graph (an ``apply`` may run before
+    unrelated resources are registered)."""
+    values: dict[str, Any] = {}
+    secret: list[str] = []
+
+    @pulumi.runtime.test
+    def run() -> Any:
+        outputs = build()
+
+        async def settle(key: str, value: Any) -> None:
+            out = pulumi.Output.from_input(value)
+            values[key] = await out.future()
+            if await out.is_secret():
+                secret.append(key)
+
+        async def everything() -> None:
+            for key, value in outputs.items():
+                await settle(key, value)
+
+        return pulumi.Output.from_input(everything())
+
+    run()
+    return values, sorted(secret)
+
+
+def run_program(plan: Any) -> dict[str, Any]:
+    """Run the program a stack plan names (``plan.program``, as `pulumi up` would) and return what it exported
+    (``pulumi.export`` needs a real stack, so it is captured instead)."""
+    exported: dict[str, Any] = {}
+    original = pulumi.export
+    pulumi.export = lambda k, v: exported.__setitem__(k, v)  # type: ignore[assignment]
+    try:
+        module, _, attr = plan.program.partition(":")
+        getattr(importlib.import_module(module), attr)(plan)()
+    finally:
+        pulumi.export = original  # type: ignore[assignment]
+    return exported

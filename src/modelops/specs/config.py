@@ -2,7 +2,7 @@
 
 ```yaml
 environment: dev                 # embedded in every name and stack: modelops-infra-dev, modelops-dev-rg-alice
-provider: azure                  # azure | kubeconfig
+provider: azure                  # azure | kubeconfig | aws | gcp
 provider_config: ~/.modelops/providers/azure.yaml   # optional: used when a command is given no --config
 pulumi_backend_url: null         # default file://~/.modelops/pulumi/backend; azblob://... after `mops infra bootstrap`
 organization: null               # Pulumi Cloud organisation; leave empty for file:// and azblob:// backends
@@ -45,7 +45,7 @@ class GlobalConfig(SpecModel):
     """The user's global settings; every field has a default, so a missing file means "all defaults"."""
 
     environment: str = "dev"
-    provider: Literal["azure", "kubeconfig"] = "azure"
+    provider: Literal["azure", "kubeconfig", "aws", "gcp"] = "azure"
     provider_config: str | None = None
     pulumi_backend_url: str | None = None
     organization: str | None = None

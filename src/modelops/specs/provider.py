@@ -2,7 +2,7 @@
 kubeconfig for a cluster that already exists.
 
 ```yaml
-provider: azure                      # optional; azure | kubeconfig
+provider: azure                      # optional; azure | kubeconfig | aws | gcp (see examples/providers/)
 subscription_id: 00000000-0000-0000-0000-000000000000
 tenant_id: 11111111-1111-1111-1111-111111111111
 location: eastus2
@@ -291,20 +291,33 @@ class KubeconfigProviderSpec(SpecModel):
         return Path(self.kubeconfig).expanduser()
 
 
-ProviderSpec = Annotated[AzureProviderSpec | KubeconfigProviderSpec, Field(discriminator="provider")]
+# The AWS and GCP provider configs live in their own module (imported here so ``provider:`` can name them).
+from modelops.specs.provider_clouds import AwsProviderSpec, GcpProviderSpec  # noqa: E402
+
+ProviderSpec = Annotated[
+    AzureProviderSpec | KubeconfigProviderSpec | AwsProviderSpec | GcpProviderSpec, Field(discriminator="provider")
+]
+AnyProviderSpec = AzureProviderSpec | KubeconfigProviderSpec | AwsProviderSpec | GcpProviderSpec
+# ``provider:`` value -> its config model (one line per provider).
+PROVIDER_SPECS: dict[str, type[SpecModel]] = {
+    "azure": AzureProviderSpec,
+    "kubeconfig": KubeconfigProviderSpec,
+    "aws": AwsProviderSpec,
+    "gcp": GcpProviderSpec,
+}
 
 
-def parse_provider(data: Any, source: str = "provider config") -> AzureProviderSpec | KubeconfigProviderSpec:
+def parse_provider(data: Any, source: str = "provider config") -> AnyProviderSpec:
     """Validate a provider mapping; ``provider:`` picks the kind (azure when absent)."""
     if isinstance(data, dict):
         kind = data.get("provider", "azure")
-        if kind == "kubeconfig":
-            return parse_spec(KubeconfigProviderSpec, data, source)
-        if kind != "azure":
-            raise SpecError(source, [("provider", f"unknown provider {kind!r}; use azure or kubeconfig")])
+        if kind not in PROVIDER_SPECS:
+            known = ", ".join(PROVIDER_SPECS)
+            raise SpecError(source, [("provider", f"unknown provider {kind!r}; use one of {known}")])
+        return parse_spec(PROVIDER_SPECS[kind], data, source)  # type: ignore[return-value]
     return parse_spec(AzureProviderSpec, data, source)
 
 
-def load_provider(path: str | Path) -> AzureProviderSpec | KubeconfigProviderSpec:
+def load_provider(path: str | Path) -> AnyProviderSpec:
     """Read and validate a provider config file (SpecError naming each bad field and its fix)."""
     return parse_provider(read_yaml(path), source=str(path))

@@ -36,6 +36,7 @@ from pydantic import Field, field_validator, model_validator
 from modelops.infra import naming
 from modelops.specs.base import SpecModel, load_spec
 from modelops.specs.provider import AzureProviderSpec, KubeconfigProviderSpec, check_vm_size
+from modelops.specs.provider_clouds import AwsProviderSpec, GcpProviderSpec
 
 API_VERSION = "modelops/v1"
 FN_REF_RULE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -65,7 +66,18 @@ class KubeconfigRuntimeProvider(KubeconfigProviderSpec):
     name: Literal["kubeconfig"]
 
 
-RuntimeProvider = Annotated[AzureRuntimeProvider | KubeconfigRuntimeProvider, Field(discriminator="name")]
+class AwsRuntimeProvider(AwsProviderSpec):
+    name: Literal["aws"]
+
+
+class GcpRuntimeProvider(GcpProviderSpec):
+    name: Literal["gcp"]
+
+
+RuntimeProvider = Annotated[
+    AzureRuntimeProvider | KubeconfigRuntimeProvider | AwsRuntimeProvider | GcpRuntimeProvider,
+    Field(discriminator="name"),
+]
 
 
 class Metadata(SpecModel):

@@ -29,6 +29,8 @@ from typing import Any
 
 import fsspec
 
+from modelops.store.urls import url_to_fs
+
 CACHE_FORMAT = "modelops-simcache-v1"
 _MANIFEST = "manifest.json"
 _MAX_PACKAGE_FILES = 5000
@@ -122,7 +124,7 @@ class SimulationCache:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.fs, root = url_to_fs(url, **(storage_options or {}))
         self.root = root.rstrip("/")
         if _is_local(self.fs):
             Path(self.root).mkdir(parents=True, exist_ok=True)

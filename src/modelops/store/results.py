@@ -31,8 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 import polars as pl
+
+from modelops.store.urls import url_to_fs
 
 DEFAULT_RUNS_DIR = ".modelops/runs"
 RUNS_DIR_ENV = "MODELOPS_RUNS_DIR"
@@ -128,7 +129,7 @@ class RunStore:
     def __post_init__(self) -> None:
         self.runs_dir = runs_dir_url(self.runs_dir)
         self.url = f"{self.runs_dir}/{self.run_id}"
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **dict(self.storage_options))
+        self.fs, self.root = url_to_fs(self.url, **dict(self.storage_options))
         self.root = self.root.rstrip("/")
 
     @property
@@ -298,7 +299,7 @@ def _json_default(value: Any) -> Any:
 def list_runs(runs_dir: str | None = None, storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The manifests of every run under ``runs_dir``, newest first."""
     url = runs_dir_url(runs_dir)
-    fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    fs, root = url_to_fs(url, **dict(storage_options or {}))
     manifests: list[dict[str, Any]] = []
     for path in fs.glob(posixpath.join(root.rstrip("/"), "*", MANIFEST)):
         try:

@@ -280,3 +280,60 @@ class AzureProvider:
             return secret_config_for(stack)
 
         return apply_plan(plan, ctx, prepare=prepare)
+
+
+@dataclass(frozen=True)
+class AzureCloud:
+    """CloudProvider for ``provider: azure``: the cloud CLI's view of the functions above."""
+
+    spec: AzureProviderSpec
+    name: str = "azure"
+
+    def infra_stack(
+        self,
+        environment: str,
+        username: str,
+        worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+        problems: Problems | None = None,
+    ) -> StackPlan:
+        return infra_stack(self.spec, environment, username, worker_groups, problems)
+
+    @property
+    def registry_enabled(self) -> bool:
+        return self.spec.acr is not None and self.spec.acr.enabled
+
+    def registry_stack(self, environment: str, username: str, organization: str | None) -> StackPlan:
+        return registry_stack(self.spec, environment, username, organization)
+
+    def storage_stack(self, environment: str, username: str, organization: str | None) -> StackPlan:
+        return storage_stack(self.spec, environment, organization)
+
+    def check_login(self) -> str | None:
+        from modelops.infra.azure_cli import check_login
+
+        account = check_login(self.spec)
+        return f"{account.user} on subscription {account.subscription_id}" if account else "service principal"
+
+    def prepare(
+        self, ctx: automation.PulumiContext, stack: StackPlan, note: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        if stack.component == "infra" and ensure_ephemeral_key(ctx, self.spec.ssh.mode) and note:
+            note("generated an ephemeral SSH public key (private key discarded), kept in the stack")
+        return service_principal_secret(self.spec)
+
+    def describe(self, stack: StackPlan) -> str:
+        if stack.component == "infra":
+            c = stack.config["cluster"]
+            return (
+                f"bringing up {c['cluster_name']} (AKS {c['kubernetes_version']}) in {c['resource_group']} / "
+                f"{self.spec.location}"
+            )
+        return f"bringing up the {stack.component} stack in {self.spec.location}"
+
+    def after_up(self, stack: StackPlan, outputs: Mapping[str, Any]) -> str | None:
+        if stack.component == "registry":
+            return f"push with: az acr login --name {outputs.get('registry_name', '?')}"
+        return None
+
+    def doctor(self, config: Any) -> list[Any]:
+        return []  # the Azure checks (login, AKS version, SSH key) run in modelops.infra.doctor

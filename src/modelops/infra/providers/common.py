@@ -142,6 +142,8 @@ def binding_outputs(stack: StackPlan, outputs: Mapping[str, Any]) -> BindingOutp
     elif stack.component == "registry":
         env["MODELOPS_REGISTRY"] = str(outputs["login_server"])
         addresses["registry"] = Address(str(outputs["login_server"]), None, "https")
+    elif stack.component == "storage" and isinstance(outputs.get("env"), Mapping):
+        env.update({str(k): str(v) for k, v in outputs["env"].items()})  # identity-based store: no secret at all
     elif stack.component == "storage":
         binding = StorageBinding.from_outputs(outputs)
         env.update(binding.public_env())
@@ -185,6 +187,7 @@ def apply_plan(
             config={**stack.stack_config, **extra},
             run_id=stack.run_id,
             on_output=on_output,
+            plugins=stack.plugins or None,
         )
         results[stack.stack] = binding_outputs(stack, outputs)
     return results

@@ -1,0 +1,177 @@
+"""What the cloud CLI (``mops infra|registry|storage``) asks of a provider, so the commands never name a cloud.
+
+A provider config (``provider: azure|aws|gcp``) is turned into a :class:`CloudProvider` by
+``modelops.infra.providers.cloud_for(spec)``; the commands then build stack plans, check the login, prepare
+one-time stack state and print what the provider says. Helpers every cloud shares (sizing the workload pool from a
+Runtime's worker groups, the extra-is-missing error) live here too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from modelops.infra import automation, naming
+from modelops.infra.bindings import BindingOutputs
+from modelops.infra.plan import CompiledPlan, StackPlan
+from modelops.specs.base import SpecError
+from modelops.specs.runtime import RuntimeSpec, WorkerGroupSpec
+
+if TYPE_CHECKING:
+    from modelops.infra.doctor import Check
+    from modelops.specs.config import GlobalConfig
+
+Problems = list[tuple[str, str]]
+Note = Callable[[str], None]
+MAX_GPU_POOLS = 10
+
+
+class CloudLoginMissing(automation.InfraError):
+    """No usable credentials for the provider's cloud (the same exit code as a missing ``az login``)."""
+
+    exit_code = automation.EXIT_AZURE_LOGIN
+
+
+@runtime_checkable
+class CloudProvider(Protocol):
+    """One cloud, from its provider config. Plans are pure; ``check_login`` and ``prepare`` have effects."""
+
+    name: str
+
+    def infra_stack(
+        self,
+        environment: str,
+        username: str,
+        worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+        problems: Problems | None = None,
+    ) -> StackPlan: ...
+
+    def registry_stack(self, environment: str, username: str, organization: str | None) -> StackPlan: ...
+
+    @property
+    def registry_enabled(self) -> bool:
+        """Whether the provider config asks for a registry (a Runtime plan then includes the registry stack)."""
+        ...
+
+    def storage_stack(self, environment: str, username: str, organization: str | None) -> StackPlan: ...
+
+    def check_login(self) -> str | None:
+        """Who Pulumi will act as; CloudLoginMissing (no traceback) saying what to run when nobody is logged in."""
+        ...
+
+    def prepare(self, ctx: automation.PulumiContext, stack: StackPlan, note: Note | None = None) -> dict[str, Any]:
+        """One-time stack state before ``up`` and the secret stack settings it needs."""
+        ...
+
+    def describe(self, stack: StackPlan) -> str:
+        """One line saying what ``up`` of this stack creates (for the progress message)."""
+        ...
+
+    def after_up(self, stack: StackPlan, outputs: Mapping[str, Any]) -> str | None:
+        """What to do next, from the stack's outputs (e.g. how to log in to the registry)."""
+        ...
+
+    def doctor(self, config: GlobalConfig) -> list[Check]:
+        """The provider's own preconditions of ``mops infra up`` (login, versions), checked without changes."""
+        ...
+
+
+def require_extra(module: str, extra: str, cloud: str) -> None:
+    """InfraError naming the extra to install when ``module`` (e.g. pulumi_aws) is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise automation.InfraError(
+            f"the {cloud} provider needs {module}, which is not installed",
+            hint=f"install the {extra} extra: pip install 'modelops[{extra}]' (or uv sync --extra {extra})",
+        )
+
+
+def workload_bounds(
+    pool_min: int, pool_max: int, worker_groups: Mapping[str, WorkerGroupSpec] | None
+) -> tuple[int, int]:
+    """The workload pool's autoscaler bounds: the config's, widened to the sum of the CPU worker groups' nodes."""
+    cpu = [g for g in (worker_groups or {}).values() if g.profile == "cpu"]
+    return max(pool_min, sum(g.min for g in cpu)), max(pool_max, sum(g.max for g in cpu))
+
+
+def gpu_groups(
+    worker_groups: Mapping[str, WorkerGroupSpec] | None,
+    problems: Problems,
+    known: Mapping[str, Any],
+    cloud: str,
+) -> list[tuple[int, str, WorkerGroupSpec, Any]]:
+    """The GPU worker groups with their index and the cloud's machine for ``gpu.model`` (from ``known``); a group
+    whose model the cloud does not offer, or that names an Azure ``vm_size``, becomes a problem."""
+    groups = [(name, g) for name, g in (worker_groups or {}).items() if g.profile == "gpu"]
+    if len(groups) > MAX_GPU_POOLS:
+        problems.append(("spec.workerGroups", f"at most {MAX_GPU_POOLS} GPU worker groups fit one cluster"))
+    found = []
+    for index, (name, group) in enumerate(groups[:MAX_GPU_POOLS]):
+        model = (group.gpu.model or "").upper() if group.gpu else ""
+        if group.vm_size:
+            problems.append(
+                (f"spec.workerGroups.{name}.vm_size", f"vm_size is an Azure VM size; on {cloud} name gpu.model")
+            )
+            continue
+        if model not in known:
+            problems.append(
+                (
+                    f"spec.workerGroups.{name}.gpu.model",
+                    f"{cloud} has no machine here for GPU model {model or 'none'!r}; use one of {', '.join(known)}",
+                )
+            )
+            continue
+        found.append((index, name, group, known[model]))
+    return found
+
+
+@dataclass(frozen=True)
+class CloudPlugin:
+    """ProviderPlugin for a cloud that has a CloudProvider: a Runtime compiles to its infra stack (pools sized by the
+    worker groups), its registry stack when the config enables one, then the workspace and adaptive planes on that
+    cluster. Subclasses name the cloud and its CloudProvider class."""
+
+    environment: str
+    username: str
+    organization: str | None = None
+    context: Callable[[], automation.PulumiContext] | None = None
+    name: ClassVar[str] = ""
+    cloud_class: ClassVar[Callable[[Any], CloudProvider]]
+
+    def compile(self, spec: RuntimeSpec) -> CompiledPlan:
+        from modelops.infra.providers.common import check_bindings, plane_stacks
+
+        provider = spec.spec.provider
+        if provider.name != self.name:
+            raise SpecError(spec.metadata.name, [("spec.provider.name", f"this plan needs provider name: {self.name}")])
+        cloud = self.cloud_class(provider)
+        problems = check_bindings(spec)
+        infra = cloud.infra_stack(self.environment, self.username, spec.spec.worker_groups, problems)
+        store = spec.spec.object_store
+        if store is not None and store.managed:
+            problems.append(
+                (
+                    "spec.objectStore.managed",
+                    f"the workspace plane hands workers Azure storage credentials only; on {self.name} bring the "
+                    "buckets up with `mops storage up`, set managed: false and point runs at them (s3:// or gs://)",
+                )
+            )
+        if problems:
+            raise SpecError(f"runtime {spec.metadata.name}", problems)
+        reads = {"infra": naming.stack_reference("infra", self.environment, organization=self.organization)}
+        stacks = [infra]
+        if cloud.registry_enabled:
+            stacks.append(cloud.registry_stack(self.environment, self.username, self.organization))
+            reads["registry"] = naming.stack_reference("registry", self.environment, organization=self.organization)
+        stacks += plane_stacks(spec, self.environment, self.organization, cluster={"source": "infra"}, reads=reads)
+        return CompiledPlan(
+            name=spec.metadata.name, provider=self.name, environment=self.environment, stacks=tuple(stacks)
+        )
+
+    def apply(self, plan: CompiledPlan) -> dict[str, BindingOutputs]:
+        from modelops.infra.providers.common import apply_plan
+
+        if self.context is None:
+            raise automation.InfraError(f"{type(self).__name__}.apply needs a Pulumi context (pass context=...)")
+        return apply_plan(plan, self.context())
