@@ -8,8 +8,18 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.output import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_RUN_FAILED,
+    console,
+    err_console,
+    fail,
+    print_json,
+    styled,
+)
 
 
 def _best_table(trials: Any, limit: int = 5) -> Table:
@@ -71,13 +81,20 @@ def run(
 
       mops run study.yaml --scheduler tcp://10.0.0.5:8786 --runs-dir az://results/runs
     """
-    from modelops.runner import RunError, RunOptions, RunProgress, run_study
+    from modelops.runner import RunOptions, RunProgress, run_study
+    from modelops.specs.study import check_workers
     from modelops.store.results import RunStore
 
     if resume and run_id and resume != run_id:
-        fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them")
+        fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them", code=EXIT_INPUT)
     if workers is not None and scheduler:
-        fail("--workers starts a local cluster and --scheduler uses an existing one", hint="give one of them")
+        fail(
+            "--workers starts a local cluster and --scheduler uses an existing one",
+            hint="give one of them",
+            code=EXIT_INPUT,
+        )
+    if check_workers(workers):
+        fail(f"--workers: {check_workers(workers)}", code=EXIT_INPUT)
     options = RunOptions(
         workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
     )
@@ -89,7 +106,7 @@ def run(
         nonlocal progress_bar, task_id
         if as_json:
             return
-        err_console.print(f"run [bold]{rid}[/] -> {url}", highlight=False)
+        err_console.print(styled("run [bold]{}[/] -> {}", rid, url), highlight=False)
         progress_bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -121,25 +138,25 @@ def run(
 
     try:
         summary = run_study(spec, options, progress=on_progress, on_start=on_start)
-    except RunError as exc:
-        if progress_bar is not None:
-            progress_bar.stop()
-        fail(str(exc))
-    finally:
+    finally:  # any error (RunError or not) goes on to the CLI's error boundary: one message, its exit code
         if progress_bar is not None:
             progress_bar.stop()
 
+    # Exit codes (docs/user-guide.md): 0 completed, 10 the run ended failed, 130 interrupted (resumable).
+    exit_code = {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_RUN_FAILED}.get(summary.status, 0)
     if as_json:
         print_json(summary.to_json())
-        return
+        raise typer.Exit(exit_code)
     trials = RunStore(runs_dir or "", summary.run_id).load_trials() if summary.recorded else None
     if trials is not None and trials.height:
         console.print(_best_table(trials))
     state = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
     console.print(
-        f"[{state}]{summary.status}[/]: {summary.recorded} trials ({summary.completed} completed, {summary.failed} "
+        Text(summary.status, style=state),
+        f": {summary.recorded} trials ({summary.completed} completed, {summary.failed} "
         f"failed), {summary.new_trials} new this session; {summary.sims} simulations run, {summary.cached_sims} "
         f"from cache; {summary.elapsed_s:.1f} s on {summary.service}",
+        sep="",
         highlight=False,
         soft_wrap=True,
     )
@@ -154,3 +171,4 @@ def run(
     if summary.status == "interrupted":
         console.print(f"resume with: mops run {spec} --resume {summary.run_id}", highlight=False, soft_wrap=True)
     console.print(f"next: mops runs show {summary.run_id}  |  mops runs plot {summary.run_id}", highlight=False)
+    raise typer.Exit(exit_code)

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelops.cli.output import console, fail, print_json
+from modelops.cli.output import EXIT_INPUT, console, fail, print_json, styled
 
 app = typer.Typer(
     help=(
@@ -183,7 +183,7 @@ def export(
     import fsspec
 
     if fmt not in ("csv", "parquet"):
-        fail(f"--format {fmt!r} is not supported", hint="use --format csv or --format parquet")
+        fail(f"--format {fmt!r} is not supported", hint="use --format csv or --format parquet", code=EXIT_INPUT)
     trial_rows, replicate_rows = _store(run_id, runs_dir).load()
     frame = replicate_rows if replicates else trial_rows
     target = out or f"{run_id}-{'replicates' if replicates else 'trials'}.{fmt}"
@@ -223,4 +223,4 @@ def plot(
     if files.fit:
         console.print(f"best fit:       {files.fit}", highlight=False)
     elif files.fit_error:
-        console.print(f"[yellow]best fit not drawn:[/] {files.fit_error}", highlight=False)
+        console.print(styled("[yellow]best fit not drawn:[/] {}", files.fit_error), highlight=False)

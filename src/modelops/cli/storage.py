@@ -91,4 +91,4 @@ def env() -> None:
         binding = StorageBinding.from_outputs(automation.read_outputs(context(global_config()), "storage"))
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
-    err_console.print(f"[dim]SAS token valid until {binding.sas_expiry or 'unknown'}[/]")
+    err_console.print(f"SAS token valid until {binding.sas_expiry or 'unknown'}", style="dim")

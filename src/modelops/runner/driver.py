@@ -632,7 +632,9 @@ def run_study(
     algorithm = _build_algorithm(resolved, storage, study_name=run_id)
     remote, description = service_description(spec.execution, options.workers, options.scheduler)
     if not existing:
-        store.write_bytes(SPEC, Path(spec_path).read_bytes())
+        from modelops.redaction import redacted_spec_bytes  # the spec as given, with its secrets replaced by ***
+
+        store.write_bytes(SPEC, redacted_spec_bytes(spec_path))
     store.write_json(STUDY, resolved.to_json())
     manifest = manifests.build_manifest(
         run_id=run_id,

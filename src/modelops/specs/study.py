@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from modelops.redaction import password_is_marker, strip_marker_password
 from modelops.specs.base import SpecModel, load_spec
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -219,6 +220,9 @@ class PostgresStorage(SpecModel):
     def _dsn(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^postgres(ql)?(\+\w+)?://", value):
             raise ValueError("dsn must be a URL like postgresql://user@host:5432/dbname (or omit it to use PG* env)")
+        # A spec copied from a run directory has its password replaced by the marker: take it from PGPASSWORD.
+        if value is not None and password_is_marker(value):
+            return strip_marker_password(value)
         return value
 
 
