@@ -156,6 +156,8 @@ def _classify(exc: BaseException) -> CliError:
         if name in _KNOWN:
             code, kind, hint = _KNOWN[name]
             problems = list(getattr(exc, "problems", None) or []) if name.endswith(":SpecError") else []
+            if name.endswith(":SpecError") and not any(field for field, _ in problems):
+                hint = None  # a problem with the file as a whole (encoding, YAML, size): the message says what to do
             return CliError(str(exc), hint=getattr(exc, "hint", None) or hint, code=code, kind=kind, problems=problems)
     if isinstance(exc, KeyboardInterrupt):
         return CliError("interrupted", code=EXIT_INTERRUPTED, kind="interrupted")

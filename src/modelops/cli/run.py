@@ -82,8 +82,10 @@ def run(
       mops run study.yaml --scheduler tcp://10.0.0.5:8786 --runs-dir az://results/runs
     """
     from modelops.runner import RunOptions, RunProgress, run_study
+    from modelops.specs.inputs import check_runs_dir, check_scheduler_address
     from modelops.specs.study import check_workers
     from modelops.store.results import RunStore
+    from modelops.store.results import runs_dir_url as runs_url
 
     if resume and run_id and resume != run_id:
         fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them", code=EXIT_INPUT)
@@ -95,6 +97,9 @@ def run(
         )
     if check_workers(workers):
         fail(f"--workers: {check_workers(workers)}", code=EXIT_INPUT)
+    if scheduler and check_scheduler_address(scheduler):
+        fail(f"--scheduler: {check_scheduler_address(scheduler)}", code=EXIT_INPUT)
+    check_runs_dir(runs_url(runs_dir))  # an unknown protocol, a file in the way, a read-only directory: say so now
     options = RunOptions(
         workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
     )

@@ -205,18 +205,25 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
 
     try:
         factory = resolve(resolved.algorithm_ref, search_path=resolved.search_path)
-    except (ImportError, ValueError) as exc:
+    except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
         raise RunError(f"cannot load algorithm {resolved.algorithm_ref!r}: {exc}") from None
     try:
-        return factory(
+        algorithm = factory(
             resolved.space,
             storage=storage,
             study_name=study_name,
             seed=resolved.base_seed,
             **resolved.algorithm_options,
         )
-    except (TypeError, ValueError) as exc:
-        raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {exc}") from None
+    except Exception as exc:  # any failure of a user's constructor is the study's problem, said in one line
+        raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {type(exc).__name__}: {exc}") from None
+    missing = [m for m in ("ask", "tell") if not callable(getattr(algorithm, m, None))]
+    if missing:
+        raise RunError(
+            f"algorithm {resolved.algorithm_ref!r} has no {' or '.join(missing)} method; an algorithm is an object "
+            "with ask(n) -> parameter sets and tell(results) (see calabaria.algorithms for examples)"
+        )
+    return algorithm
 
 
 def check_study(resolved: ResolvedStudy, local_code: tuple[str, ...] = ()) -> None:

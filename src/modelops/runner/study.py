@@ -121,6 +121,8 @@ def algorithm_reference(ref: str) -> str:
 
 def read_observed(path: Path, target: str) -> dict[str, list[Any]]:
     """An observed-data file as plain columns (JSON-able), for inlining into the evaluator config."""
+    if not path.exists():
+        raise StudyError(f"target {target!r}: observed file {path} does not exist; fix targets[].observed")
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".pq", ".csv", ".txt"):
         raise StudyError(f"target {target!r}: observed file {path.name} must be .csv or .parquet")
@@ -130,7 +132,7 @@ def read_observed(path: Path, target: str) -> dict[str, list[Any]]:
         if suffix not in (".parquet", ".pq"):
             data = decode_text(data, path, "observed data file").encode("utf-8")
     except InputError as exc:
-        raise StudyError(f"target {target!r}: observed file {path} {exc.reason}; fix targets[].observed") from None
+        raise StudyError(f"target {target!r}: observed file {path}: {exc.reason}") from None
     try:
         if suffix in (".parquet", ".pq"):
             frame = pl.read_parquet(io.BytesIO(data))

@@ -14,6 +14,7 @@ prints it as one message with the file name and a non-zero exit code.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,10 @@ class InputError(SpecError):
     """A user's file could not be read as what it should be; the message names the file and the problem."""
 
     def __init__(self, source: str | Path, message: str):
-        super().__init__(str(source), [("", message)])
+        # One line, "<file>: <problem>": the problem is about the file as a whole, not about a field in it.
+        ValueError.__init__(self, f"{source}: {message}")
+        self.source = str(source)
+        self.problems = [("", message)]
         self.reason = message
 
 
@@ -248,3 +252,54 @@ def load_yaml(text: str, source: str | Path = "spec") -> Any:
 def read_yaml_file(path: str | Path, *, limit: int = MAX_SPEC_BYTES, what: str = "spec") -> Any:
     """Read a YAML file through the whole boundary: regular file, size limit, UTF-8, bounded safe YAML."""
     return load_yaml(read_text(path, limit=limit, what=what), source=path)
+
+
+# --- command-line locations ------------------------------------------------------------------------------------------
+
+_SCHEDULER = re.compile(
+    r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?P<host>\[[0-9a-fA-F:]+\]|[^\s/:\[\]]+):(?P<port>\d{1,5})/?$"
+)
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def check_scheduler_address(address: str) -> str | None:
+    """Why ``address`` is not a Dask scheduler address (``tcp://host:8786``), or None when it looks like one."""
+    match = _SCHEDULER.match(address.strip())
+    if match is None:
+        return f"{address!r} is not a scheduler address; write it as tcp://host:8786"
+    scheme = match.group("scheme")
+    if scheme is not None and scheme not in SCHEDULER_SCHEMES:
+        return f"{address!r}: unknown protocol {scheme!r}; use one of {', '.join(SCHEDULER_SCHEMES)} (tcp://host:8786)"
+    if not 0 < int(match.group("port")) < 65536:
+        return f"{address!r}: port {match.group('port')} is out of range (1-65535)"
+    return None
+
+
+def check_runs_dir(value: str, *, write: bool = True) -> None:
+    """Refuse a runs directory that cannot work, before a run starts: unknown protocol, a file in the way, read-only.
+
+    Object-store URLs are only checked for a known protocol here (their credentials are checked by the first write).
+    """
+    import fsspec
+
+    if "://" in value:
+        protocol = value.split("://", 1)[0]
+        if protocol != "file":
+            try:
+                fsspec.get_filesystem_class(protocol)
+            except (ValueError, ImportError) as exc:
+                raise InputError(
+                    value, f"runs directory: {exc}; give a local path or a URL such as az://container/runs"
+                ) from None
+            return
+        value = value.split("://", 1)[1]
+    path = Path(value).expanduser()
+    probe = path
+    while not probe.exists():  # the first existing ancestor decides: is it a directory, can we create inside it?
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError(value, f"runs directory: {probe} is a file, not a directory; give a directory path")
+    if write and probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(value, f"runs directory: {probe} is not writable; choose a directory you can write to")

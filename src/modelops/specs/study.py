@@ -35,6 +35,7 @@ from pydantic import Field, field_validator, model_validator
 
 from modelops.redaction import password_is_marker, strip_marker_password
 from modelops.specs.base import SpecModel, load_spec
+from modelops.specs.inputs import check_scheduler_address
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -334,6 +335,9 @@ class StudySpec(SpecModel):
         problem = check_workers(self.execution.workers)
         if problem:
             raise ValueError(f"execution.workers: {problem}")
+        problem = check_scheduler_address(self.execution.scheduler) if self.execution.scheduler else None
+        if problem:
+            raise ValueError(f"execution.scheduler: {problem}")
         if self.execution.max_in_flight is not None and self.execution.max_in_flight > MAX_IN_FLIGHT:
             raise ValueError(f"execution.max_in_flight {self.execution.max_in_flight:,} is over {MAX_IN_FLIGHT:,}")
         names = [t.target_name for t in self.targets]
