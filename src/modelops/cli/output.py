@@ -172,6 +172,18 @@ def _classify(exc: BaseException) -> CliError:
     )
 
 
+def run_failed(exc: BaseException, run_id: str) -> CliError:
+    """The error of a run that started and then failed: exit 10, whatever the cause (its records say why)."""
+    error = _classify(exc)
+    return CliError(
+        error.message,
+        hint=error.hint or f"the run's records keep what happened: `mops runs show {run_id}`",
+        code=EXIT_RUN_FAILED,
+        kind="run_failed",
+        problems=error.problems,
+    )
+
+
 def render_error(error: CliError, *, as_json: bool | None = None) -> None:
     """Print ``error`` once, redacted: JSON on stdout with ``--json``, a red line and a hint on stderr otherwise."""
     as_json = _json_mode.get() if as_json is None else as_json

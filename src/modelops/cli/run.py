@@ -18,6 +18,7 @@ from modelops.cli.output import (
     err_console,
     fail,
     print_json,
+    run_failed,
     styled,
 )
 
@@ -82,6 +83,7 @@ def run(
       mops run study.yaml --scheduler tcp://10.0.0.5:8786 --runs-dir az://results/runs
     """
     from modelops.runner import RunOptions, RunProgress, run_study
+    from modelops.runner.ids import check_run_id
     from modelops.specs.inputs import check_runs_dir, check_scheduler_address
     from modelops.specs.study import check_workers
     from modelops.store.results import RunStore
@@ -100,6 +102,12 @@ def run(
     if scheduler and check_scheduler_address(scheduler):
         fail(f"--scheduler: {check_scheduler_address(scheduler)}", code=EXIT_INPUT)
     check_runs_dir(runs_url(runs_dir))  # an unknown protocol, a file in the way, a read-only directory: say so now
+    named = resume or run_id
+    if named:
+        try:
+            check_run_id(named)
+        except ValueError as exc:
+            fail(str(exc), code=EXIT_INPUT)
     options = RunOptions(
         workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
     )
@@ -107,8 +115,11 @@ def run(
     progress_bar: Progress | None = None
     task_id: Any = None
 
+    started: list[str] = []  # the run id, once the run exists: a failure after that is a failed run (exit 10)
+
     def on_start(rid: str, url: str) -> None:
         nonlocal progress_bar, task_id
+        started.append(rid)
         if as_json:
             return
         err_console.print(styled("run [bold]{}[/] -> {}", rid, url), highlight=False)
@@ -143,6 +154,10 @@ def run(
 
     try:
         summary = run_study(spec, options, progress=on_progress, on_start=on_start)
+    except Exception as exc:
+        if started:
+            raise run_failed(exc, started[0]) from None
+        raise  # the run never started: the error boundary says why (bad input 2, anything else 1)
     finally:  # any error (RunError or not) goes on to the CLI's error boundary: one message, its exit code
         if progress_bar is not None:
             progress_bar.stop()

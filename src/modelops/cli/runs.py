@@ -29,8 +29,15 @@ RUNS_DIR = typer.Option(None, "--runs-dir", help="Where runs are kept (default $
 
 
 def _store(run_id: str, runs_dir: str | None) -> Any:
-    from modelops.store.results import RunNotFound, RunStore
+    from modelops.runner.ids import check_run_id
+    from modelops.specs.inputs import check_runs_dir
+    from modelops.store.results import RunNotFound, RunStore, runs_dir_url
 
+    try:
+        check_run_id(run_id)  # also keeps "a://b" or "../x" from being read as a URL or a path outside the runs
+    except ValueError as exc:
+        fail(str(exc), code=EXIT_INPUT)
+    check_runs_dir(runs_dir_url(runs_dir), write=False)
     store = RunStore(runs_dir or "", run_id)
     try:
         store.manifest()
@@ -98,8 +105,10 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
     """List the runs under the runs directory, newest first."""
+    from modelops.specs.inputs import check_runs_dir
     from modelops.store.results import list_runs, runs_dir_url
 
+    check_runs_dir(runs_dir_url(runs_dir), write=False)
     runs = list_runs(runs_dir)
     rows = [
         {

@@ -114,6 +114,11 @@ def decode_text(data: bytes, source: str | Path, what: str = "file") -> str:
     for bom, name in _BOMS:
         if data.startswith(bom):
             raise InputError(source, f"is {name} text (it starts with a {name} byte-order mark); save it as UTF-8")
+    if b"\x00" in data:  # before decoding: UTF-16 without a byte-order mark is mostly NULs, and would fail oddly
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise InputError(
+            source, f"contains NUL bytes from line {line} (a binary file, or UTF-16 without a byte-order mark?)"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -124,11 +129,6 @@ def decode_text(data: bytes, source: str | Path, what: str = "file") -> str:
             f"is not UTF-8: byte 0x{data[exc.start]:02x} at line {line}, column {column} cannot be decoded "
             f"(Latin-1/Windows-1252 text or a binary file?); save the {what} as UTF-8",
         ) from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise InputError(
-            source, f"contains a NUL character at line {line} (a binary file, or UTF-16 without a byte-order mark?)"
-        )
     return text
 
 
@@ -173,7 +173,7 @@ def _short(value: str, limit: int = 60) -> str:
 
 def _check_graph(root: Node) -> None:
     """Refuse recursive aliases, alias bombs, deep expansions, duplicate keys and non-plain tags (before building)."""
-    sizes: dict[int, int] = {}
+    sizes: dict[int, tuple[int, int]] = {}
     visiting: set[int] = set()
 
     def tag_ok(node: Node) -> None:
@@ -184,23 +184,29 @@ def _check_graph(root: Node) -> None:
         if numeric and len(node.value) > MAX_NUMBER_CHARS:
             raise _Refused(f"a number of {len(node.value)} characters; numbers are at most {MAX_NUMBER_CHARS}", node)
 
-    def size(node: Node, depth: int) -> int:
+    def too_deep(node: Node) -> _Refused:
+        return _Refused(f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded", node)
+
+    def size(node: Node, depth: int) -> tuple[int, int]:
+        """(values, height) of ``node`` expanded; refuses as soon as a bound is crossed."""
         key = id(node)
         if key in sizes:
-            # An alias of an already-measured node: its expansion counts again (that is what an alias bomb exploits).
-            return sizes[key]
+            # An alias of an already-measured node: its expansion counts again (that is what an alias bomb exploits),
+            # and its height adds to the depth it is used at (aliases nested in aliases make deep documents).
+            count, height = sizes[key]
+            if depth + height - 1 > MAX_YAML_DEPTH:
+                raise too_deep(node)
+            return count, height
         if key in visiting:
             raise _Refused("recursive alias: an anchor is used inside itself; write the value out instead", node)
         if depth > MAX_YAML_DEPTH:
-            raise _Refused(f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded", node)
+            raise too_deep(node)
         tag_ok(node)
         visiting.add(key)
-        total = 1
+        total, height = 1, 1
+        children: list[Node] = []
         if isinstance(node, SequenceNode):
-            for child in node.value:
-                total += size(child, depth + 1)
-                if total > MAX_YAML_NODES:
-                    break
+            children = list(node.value)
         elif isinstance(node, MappingNode):
             seen: dict[tuple[str, str], int] = {}
             for k, v in node.value:
@@ -211,9 +217,13 @@ def _check_graph(root: Node) -> None:
                             f"duplicate key {_short(k.value)!r} (first at line {seen[ident]}); keep one of them", k
                         )
                     seen[ident] = k.start_mark.line + 1
-                total += size(k, depth + 1) + size(v, depth + 1)
-                if total > MAX_YAML_NODES:
-                    break
+                children += (k, v)
+        for child in children:
+            count, child_height = size(child, depth + 1)
+            total += count
+            height = max(height, child_height + 1)
+            if total > MAX_YAML_NODES:
+                break
         visiting.discard(key)
         if total > MAX_YAML_NODES:
             raise _Refused(
@@ -221,16 +231,17 @@ def _check_graph(root: Node) -> None:
                 "needs)",
                 node,
             )
-        sizes[key] = total
-        return total
+        sizes[key] = (total, height)
+        return total, height
 
     size(root, 1)
 
 
 def load_yaml(text: str, source: str | Path = "spec") -> Any:
     """One YAML document as plain data, with the bounds and refusals of this module (InputError otherwise)."""
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # its reader refuses control characters at once (a ReaderError)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -246,7 +257,8 @@ def load_yaml(text: str, source: str | Path = "spec") -> Any:
     except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a date like 2024-13-45, an out-of-range value
         raise InputError(source, f"a value cannot be read: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml_file(path: str | Path, *, limit: int = MAX_SPEC_BYTES, what: str = "spec") -> Any:
