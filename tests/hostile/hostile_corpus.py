@@ -798,7 +798,7 @@ def cli_cases() -> list[Case]:
             "scheduler-unreachable",
             "scheduler",
             lambda t: run_args(t, spec(t), "--scheduler", "tcp://127.0.0.1:1"),
-            ERROR,
+            (ERROR, RUN_FAILED),
             "cannot reach",
             tags=("subprocess-only",),
             subprocess=True,

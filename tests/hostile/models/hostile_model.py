@@ -43,6 +43,12 @@ def hang(params: Mapping[str, Any], seed: int) -> dict[str, pl.DataFrame]:
     raise AssertionError("unreachable")
 
 
+def hang_sometimes(params: Mapping[str, Any], seed: int) -> dict[str, pl.DataFrame]:
+    if seed % 10 == 0:
+        time.sleep(10**6)
+    return simulate(params, seed)
+
+
 def exit_sometimes(params: Mapping[str, Any], seed: int) -> dict[str, pl.DataFrame]:
     if seed % 10 == 0:
         os._exit(1)
