@@ -885,6 +885,22 @@ def cli_cases() -> list[Case]:
         Case("unknown-option", "cli", lambda t: ["run", str(spec(t)), "--bogus"], INPUT, "--bogus"),
         Case("missing-argument", "cli", lambda t: ["run"], INPUT, "Missing argument"),
         Case("unknown-command", "cli", lambda t: ["frobnicate"], INPUT, "frobnicate"),
+        Case(
+            "markup-usage-value",
+            "markup",
+            lambda t: ["run", str(spec(t)), "--workers", "[bold]x[/]"],
+            INPUT,
+            "--workers",
+        ),
+        Case("markup-usage-option", "markup", lambda t: ["run", str(spec(t)), "--[red]x"], INPUT, "--[red]x"),
+        Case("markup-usage-command", "markup", lambda t: ["runs", "[bold]x[/]"], INPUT, "'[bold]x[/]'"),
+        Case(
+            "markup-kubeconfig-path",
+            "markup",
+            lambda t: ["workspace", "status", "--kubeconfig", str(t / "[bold]k[/]")],
+            INPUT,
+            "--kubeconfig",
+        ),
         Case("unknown-subcommand", "cli", lambda t: ["runs", "frobnicate"], INPUT, "frobnicate"),
         Case(
             "bundle-push-missing",

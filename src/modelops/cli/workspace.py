@@ -62,7 +62,9 @@ def pulumi_context(env: str | None, *, create: bool = False) -> Any:
 
 
 def read_kubeconfig(path: Path | None) -> str | None:
-    return path.read_text(encoding="utf-8") if path is not None else None
+    from modelops.specs.inputs import read_text  # the input boundary: regular file, size limit, UTF-8
+
+    return read_text(path, what="kubeconfig") if path is not None else None
 
 
 def infra_ref_or_fail(ctx: Any, kubeconfig: str | None) -> str | None:
@@ -82,7 +84,7 @@ def infra_ref_or_fail(ctx: Any, kubeconfig: str | None) -> str | None:
 def cluster_kubeconfig(ctx: Any | None, path: Path | None) -> str:
     """The kubeconfig text for reading the cluster: --kubeconfig, else the infra stack's (secret) output."""
     if path is not None:
-        return path.read_text(encoding="utf-8")
+        return read_kubeconfig(path) or ""
     from modelops.infra import automation
     from modelops.infra.bindings import ClusterBinding
 
