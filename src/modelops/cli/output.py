@@ -213,7 +213,7 @@ def handled(spec_hint: str | None = None) -> Iterator[None]:
         if os.environ.get(DEBUG_ENV):
             raise
         error = _classify(exc)
-        if spec_hint and error.kind == "invalid_input" and error.problems:
+        if spec_hint and error.kind == "invalid_input" and any(field for field, _ in error.problems):
             error.hint = spec_hint
         raise error from None
 
