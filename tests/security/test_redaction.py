@@ -87,3 +87,21 @@ def test_a_dsn_with_the_marker_takes_the_password_from_the_environment() -> None
     storage = PostgresStorage(kind="postgres", dsn="postgresql://u1:***@h:5432/db")
     assert storage.dsn == "postgresql://u1@h:5432/db"
     assert PostgresStorage(kind="postgres", dsn="postgresql://u1:pw@h/db").dsn == "postgresql://u1:pw@h/db"
+
+
+def test_a_resume_is_judged_by_the_recorded_digest_not_the_redacted_text(tmp_path, monkeypatch) -> None:
+    """Observed data that happens to contain a secret-looking string is redacted in study.json; resume still works."""
+    from hostile_corpus import base_spec, write_observed, write_spec
+
+    from modelops.runner import RunOptions, run_study
+
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "label-abcdef")
+    study = tmp_path / "study"
+    study.mkdir()
+    write_observed(study, "t,y,tag\n" + "".join(f"{t},{2 * t + 1},label-abcdef\n" for t in range(10)))
+    spec = write_spec(study, base_spec())
+    options = RunOptions(workers=0, run_id="fp-1", runs_dir=str(tmp_path / "runs"), handle_signals=False)
+    assert run_study(spec, options).status == "completed"
+    assert b"label-abcdef" not in (tmp_path / "runs" / "fp-1" / "study.json").read_bytes()
+    again = run_study(spec, RunOptions(**{**options.__dict__, "resume": True}))
+    assert again.status == "completed" and again.new_trials == 0

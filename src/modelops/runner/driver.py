@@ -617,8 +617,8 @@ def run_study(
             "(or pass --runs-dir where the run was written)"
         )
     if existing:
-        previous = ResolvedStudy.from_json(store.read_json(STUDY))
-        if previous.fingerprint() != resolved.fingerprint():
+        recorded = store.read_json(STUDY)  # its recorded digest: study.json's text is redacted, the digest is not
+        if (recorded.get("fingerprint") or ResolvedStudy.from_json(recorded).fingerprint()) != resolved.fingerprint():
             raise RunError(
                 f"run {run_id!r} was started from a different study (model, parameters, targets, algorithm, seed or "
                 "replicates changed); start a new run instead (omit --resume/--run-id), or restore the old spec"
