@@ -101,12 +101,12 @@ def test_k8s_cli_adaptive_render_and_spec_errors(env: Env) -> None:
     assert secrets and all(set(d["stringData"].values()) == {REDACTED} for d in secrets)
 
     bad = env.mops("adaptive", "render", str(env.adaptive_spec(runners={"replicas": 2})), "--run-id", "x")
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # invalid input (docs/user-guide.md, exit codes)
     assert "spec.runners" in bad.output or "central_store" in bad.output
     journal = env.mops(
         "adaptive", "render", str(env.adaptive_spec(storage="journal", central_store={})), "--run-id", "x"
     )
-    assert journal.exit_code == 1 and "kind: postgres" in journal.output
+    assert journal.exit_code == 2 and "kind: postgres" in journal.output
 
 
 def test_k8s_cli_workspace_up_needs_a_cluster_then_uses_the_infra_stack(env: Env) -> None:

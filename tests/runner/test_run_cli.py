@@ -67,16 +67,17 @@ def test_runs_plot_writes_three_pngs(finished_run, tmp_path: Path) -> None:
 
 def test_errors_are_messages_not_tracebacks(toy_study, tmp_path: Path) -> None:
     missing = _invoke("run", str(tmp_path / "nope.yaml"))
-    assert missing.exit_code == 1 and "file not found" in missing.output
+    # Exit codes (docs/user-guide.md): 2 invalid input (file, spec, option), 1 the command failed.
+    assert missing.exit_code == 2 and "file not found" in missing.output
     bad = toy_study(replicates=0)
     result = _invoke("run", str(bad), "--runs-dir", str(tmp_path / "runs"))
-    assert result.exit_code == 1 and "replicates" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "replicates" in result.output and "Traceback" not in result.output
     unknown = _invoke("runs", "show", "ghost", "--runs-dir", str(tmp_path / "runs"))
     assert unknown.exit_code == 1 and "no run 'ghost'" in unknown.output
     clash = _invoke("run", str(bad), "--resume", "a", "--run-id", "b")
-    assert clash.exit_code == 1 and "different runs" in clash.output
+    assert clash.exit_code == 2 and "different runs" in clash.output
     fmt = _invoke("runs", "export", "x", "--format", "xlsx", "--runs-dir", str(tmp_path / "runs"))
-    assert fmt.exit_code == 1 and "csv" in fmt.output
+    assert fmt.exit_code == 2 and "csv" in fmt.output
 
 
 def test_demo_finds_the_example_from_the_repository_and_below(tmp_path: Path) -> None:

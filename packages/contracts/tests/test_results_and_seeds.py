@@ -65,9 +65,14 @@ def test_diagnostics_size_limit():
 
 
 def test_diagnostics_size_counts_utf8_bytes():
-    # 'é' is 2 bytes in UTF-8 but json.dumps escapes it by default; either way the limit is in bytes.
-    with pytest.raises(ContractViolationError, match="too large"):
-        TrialResult(PID, 1.0, {"s": "é" * (MAX_DIAGNOSTICS_BYTES // 2)})
+    # 'é' is 2 bytes in UTF-8 (not the 6 of its JSON escape \u00e9), '€' 3, '😀' 4: the limit is in UTF-8 bytes.
+    overhead = len(b'{"s": ""}')
+    for char, width in (("é", 2), ("€", 3), ("😀", 4)):
+        fits = (MAX_DIAGNOSTICS_BYTES - overhead) // width
+        TrialResult(PID, 1.0, {"s": char * fits})  # exactly at or under the limit: accepted
+        with pytest.raises(ContractViolationError, match=rf"too large: {overhead + (fits + 1) * width} bytes"):
+            TrialResult(PID, 1.0, {"s": char * (fits + 1)})
+    TrialResult(PID, 1.0, {"s": "é" * 20_000})  # 40 KB of UTF-8: the case that was refused as 120,009 bytes
 
 
 def test_trial_result_is_frozen():

@@ -11,6 +11,7 @@ is not ignored is an error, because workers would otherwise get different bytes 
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,20 @@ def _ignored(rel: str, is_dir: bool, rules: list[_Rules]) -> bool:
     return decision
 
 
+def _in_loop(path: Path) -> bool:
+    """Whether following ``path`` never ends (a -> b -> a): the kernel says ELOOP."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def _unreadable(rel: str, exc: BaseException) -> BundleError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return BundleError(f"cannot index {rel}: {reason}", hint="fix or remove it, or list it in .modelopsignore")
+
+
 def scan(root: str | Path, *, progress: Callable[[str], None] | None = None) -> ScannedBundle:
     """Index ``root``: every file not ignored, with its sha256 and size; raise BundleError on unsafe content."""
     root = Path(root)
@@ -96,38 +111,54 @@ def scan(root: str | Path, *, progress: Callable[[str], None] | None = None) -> 
         return target == real_root or target.is_relative_to(real_root)
 
     def walk(directory: Path, rel_dir: str, rules: list[_Rules], visiting: frozenset[Path]) -> None:
-        rules = rules + _read_rules(directory, rel_dir)
-        with os.scandir(directory) as it:
-            children = sorted(it, key=lambda e: e.name)
+        try:
+            rules = rules + _read_rules(directory, rel_dir)
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise _unreadable(rel_dir or ".", exc) from None
         for entry in children:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            path = Path(entry.path)
-            is_link = entry.is_symlink()
-            target = path.resolve() if is_link else path
-            if is_link and not target.exists():
-                if _ignored(rel, False, rules):
-                    continue
-                raise UnsafePathError(f"{rel} is a dangling symlink", hint="remove it, or list it in .modelopsignore")
-            is_dir = target.is_dir()
-            if _ignored(rel, is_dir, rules):
-                continue
-            if is_link and not inside(target):
-                raise UnsafePathError(
-                    f"{rel} is a symlink to {target}, outside the project directory {real_root}",
-                    hint="copy what it points to into the project, or list it in .modelopsignore",
-                )
-            if is_dir:
-                real = target.resolve()
-                if real in visiting:  # a symlink loop: the directory is already on the current path
-                    continue
-                walk(target, rel, rules, visiting | {real})
-            elif target.is_file():
-                sha, size = sha256_file(target)
-                entries.append(FileEntry(rel, sha, size))
-                sources[rel] = target
-                if progress:
-                    progress(rel)
-            # sockets, FIFOs and devices are not content; they are skipped.
+            try:
+                visit(entry, rel, rules, visiting)
+            except BundleError:
+                raise
+            except (OSError, RuntimeError) as exc:  # RuntimeError: Path.resolve's "Symlink loop" before Python 3.13
+                raise _unreadable(rel, exc) from None
+
+    def visit(entry: os.DirEntry[str], rel: str, rules: list[_Rules], visiting: frozenset[Path]) -> None:
+        """One entry of walk(); an OSError here is reported by walk() naming the path."""
+        path = Path(entry.path)
+        is_link = entry.is_symlink()
+        if is_link and _in_loop(path):
+            if _ignored(rel, False, rules):
+                return
+            raise UnsafePathError(f"{rel} is a symlink loop", hint="remove the link, or list it in .modelopsignore")
+        target = path.resolve() if is_link else path
+        if is_link and not target.exists():
+            if _ignored(rel, False, rules):
+                return
+            raise UnsafePathError(f"{rel} is a dangling symlink", hint="remove it, or list it in .modelopsignore")
+        is_dir = target.is_dir()
+        if _ignored(rel, is_dir, rules):
+            return
+        if is_link and not inside(target):
+            raise UnsafePathError(
+                f"{rel} is a symlink to {target}, outside the project directory {real_root}",
+                hint="copy what it points to into the project, or list it in .modelopsignore",
+            )
+        if is_dir:
+            real = target.resolve()
+            if real in visiting:  # a symlink loop: the directory is already on the current path
+                return
+            walk(target, rel, rules, visiting | {real})
+        elif target.is_file():
+            sha, size = sha256_file(target)
+            entries.append(FileEntry(rel, sha, size))
+            sources[rel] = target
+            if progress:
+                progress(rel)
+        # sockets, FIFOs and devices are not content; they are skipped.
 
     walk(root, "", base_rules, frozenset({real_root}))
     return ScannedBundle(root=root, index=BundleIndex.of(entries), sources=sources)

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress
+from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress, styled
 from modelops.cli.workspace import (
     ENV_OPT,
     JSON_OPT,
@@ -122,8 +122,12 @@ def up(
         spec, plan = _plan(spec_path, run_id, dask=dask, runs_url=runs_url)
         if dask is not None and dask.namespace != plan.workspace_namespace:
             err_console.print(
-                f"[yellow]note:[/] the workspace stack runs in {dask.namespace}, but the spec names "
-                f"{plan.workspace_namespace}; the runners will use {plan.scheduler_address}",
+                styled(
+                    "[yellow]note:[/] the workspace stack runs in {}, but the spec names {}; the runners will use {}",
+                    dask.namespace,
+                    plan.workspace_namespace,
+                    plan.scheduler_address,
+                ),
                 highlight=False,
             )
         kc = read_kubeconfig(kubeconfig)
@@ -143,8 +147,16 @@ def up(
         print_json(outputs)
         return
     console.print(
-        f"run [bold]{run_id}[/] started in namespace {plan.namespace}: runner Job {plan.runner_name}, "
-        f"records at {plan.runs_dir}\nfollow it with `mops adaptive status {run_id}` and `mops adaptive logs {run_id}`",
+        styled(
+            "run [bold]{}[/] started in namespace {}: runner Job {}, records at {}\n"
+            "follow it with `mops adaptive status {}` and `mops adaptive logs {}`",
+            run_id,
+            plan.namespace,
+            plan.runner_name,
+            plan.runs_dir,
+            run_id,
+            run_id,
+        ),
         highlight=False,
     )
 
@@ -262,10 +274,10 @@ def status(
     if as_json:
         print_json(report)
         return
-    console.print(f"run [bold]{run_id}[/] in {ns}, records at {report['runs_dir']}", highlight=False)
+    console.print(styled("run [bold]{}[/] in {}, records at {}", run_id, ns, report["runs_dir"]), highlight=False)
     runners = report["runners"]
     if "error" in runners:
-        err_console.print(f"[yellow]runners:[/] {runners['error']}", highlight=False)
+        err_console.print(styled("[yellow]runners:[/] {}", runners["error"]), highlight=False)
     else:
         table = Table("pod", "phase", "restarts", "waiting", title=f"runners: {runners['state']}")
         for p in runners["pods"]:
@@ -273,7 +285,7 @@ def status(
         console.print(table)
     records = report["records"]
     if "error" in records:
-        err_console.print(f"[yellow]records:[/] {records['error']}", highlight=False)
+        err_console.print(styled("[yellow]records:[/] {}", records["error"]), highlight=False)
     else:
         console.print(
             f"trials completed {records['completed']}/{records['n_trials']} (failed {records['failed']}), "

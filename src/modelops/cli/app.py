@@ -16,6 +16,7 @@ from modelops.cli import runs as runs_cmd
 from modelops.cli import storage as storage_cmd
 from modelops.cli import version as version_cmd
 from modelops.cli import workspace as workspace_cmd
+from modelops.cli.output import ErrorBoundaryGroup
 
 app = typer.Typer(
     name="mops",
@@ -27,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    cls=ErrorBoundaryGroup,  # every command inside the one error boundary: one message, a documented exit code
 )
 
 

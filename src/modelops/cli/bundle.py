@@ -188,9 +188,9 @@ def diff_cmd(
     else:
         for mark, style, paths in (("+", "green", changes.added), ("-", "red", changes.removed)):
             for p in paths:
-                console.print(f"[{style}]{mark} {p}[/]", highlight=False)
+                console.print(f"{mark} {p}", style=style, highlight=False)
         for p in changes.modified:
-            console.print(f"[yellow]M {p}[/]", highlight=False)
+            console.print(f"M {p}", style="yellow", highlight=False)
         console.print(f"directory digest: {current}", highlight=False, soft_wrap=True)
     if exit_code and not changes.unchanged:
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from modelops.cli.output import console, fail, print_json
+from modelops.cli.output import console, fail, print_json, styled
 
 app = typer.Typer(
     help=(
@@ -84,9 +84,9 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
     table.add_column("value", overflow="fold")
     for key, value in effective.items():
         explicit = getattr(config, key) is not None
-        table.add_row(key, f"{value}" if explicit or value is None else f"{value} [dim](default)[/]")
+        table.add_row(key, f"{value}" if explicit or value is None else styled("{} [dim](default)[/]", value))
     console.print(table)
-    console.print(f"[dim]passphrase file: {passphrase_path()}[/]")
+    console.print(f"passphrase file: {passphrase_path()}", style="dim")
 
 
 @app.command("set")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from modelops.cli.output import console, fail
+from modelops.cli.output import console, fail, styled
 
 EXAMPLE = Path("examples") / "sir" / "study.yaml"
 
@@ -47,7 +47,9 @@ def demo(
             hint="run `uv run mops demo` from the root of a ModelOps clone",
         )
     console.print(
-        f"[bold]ModelOps demo[/]: calibrating {spec} on {workers} local workers", highlight=False, soft_wrap=True
+        styled("[bold]ModelOps demo[/]: calibrating {} on {} local workers", spec, workers),
+        highlight=False,
+        soft_wrap=True,
     )
     try:
         from rich.status import Status

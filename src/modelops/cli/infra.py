@@ -6,16 +6,17 @@ making the Pulumi context, confirmation prompts and turning errors into one clea
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress
+from modelops.cli import output
+from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress, styled
 
 if TYPE_CHECKING:
     from modelops.infra.automation import PulumiContext
@@ -44,24 +45,9 @@ EXIT_SPEC = 2
 
 
 # --- shared helpers ----------------------------------------------------------------------------------------------
-@contextmanager
-def handled() -> Iterator[None]:
-    """Expected failures become one message, a hint and a distinct exit code (never a traceback)."""
-    from modelops.infra.automation import InfraError
-    from modelops.infra.bindings import BindingError
-    from modelops.infra.naming import NamingError
-    from modelops.specs.base import SpecError
-
-    # Messages quote user input and Pulumi output, which may contain brackets: escape them from rich markup.
-    try:
-        yield
-    except SpecError as exc:
-        hint = "fix the fields listed above; examples/providers/azure.yaml shows every key"
-        fail(escape(str(exc)), hint=hint, code=EXIT_SPEC)
-    except InfraError as exc:
-        fail(escape(exc.message), hint=escape(exc.hint) if exc.hint else None, code=exc.exit_code)
-    except (BindingError, NamingError) as exc:
-        fail(escape(str(exc)))
+def handled() -> AbstractContextManager[None]:
+    """Expected failures become one message, a hint and a distinct exit code (the CLI's one error boundary)."""
+    return output.handled(spec_hint="fix the fields listed above; examples/providers/azure.yaml shows every key")
 
 
 def global_config() -> GlobalConfig:
@@ -129,7 +115,7 @@ def show_outputs(title: str, values: Mapping[str, Any], as_json: bool, extra: Ma
     table.add_column("value", overflow="fold")
     for key in sorted(shown):
         value = shown[key]
-        table.add_row(key, "[dim]\\[secret][/]" if value == "[secret]" else escape(str(value)))
+        table.add_row(key, Text("[secret]", style="dim") if value == "[secret]" else str(value))
     console.print(table)
 
 
@@ -137,7 +123,7 @@ def not_deployed(component: str, stack: str, as_json: bool, how: str) -> None:
     if as_json:
         print_json({"stack": stack, "deployed": False, "outputs": {}})
     else:
-        console.print(f"{component}: [yellow]not deployed[/] (stack {stack}); create it with `{how}`")
+        console.print(styled("{}: [yellow]not deployed[/] (stack {}); create it with `{}`", component, stack, how))
 
 
 def status_of(component: str, title: str, as_json: bool, how: str) -> None:
@@ -359,7 +345,7 @@ def doctor(
             table.add_column(column, overflow="fold")
         colours = {"ok": "green", "warn": "yellow", "fail": "red"}
         for c in checks:
-            table.add_row(c.name, f"[{colours[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix or ""))
+            table.add_row(c.name, Text(c.status, style=colours[c.status]), c.detail, c.fix or "")
         console.print(table)
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(1)

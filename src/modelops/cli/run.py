@@ -8,8 +8,19 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.output import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_RUN_FAILED,
+    console,
+    err_console,
+    fail,
+    print_json,
+    run_failed,
+    styled,
+)
 from modelops.cli.runs import check_runs_dir
 
 
@@ -73,13 +84,32 @@ def run(
 
       mops run study.yaml --scheduler tcp://10.0.0.5:8786 --runs-dir az://results/runs
     """
-    from modelops.runner import RunError, RunOptions, RunProgress, run_study
+    from modelops.runner import RunOptions, RunProgress, run_study
+    from modelops.runner.ids import check_run_id
+    from modelops.specs.inputs import check_runs_dir, check_scheduler_address
+    from modelops.specs.study import check_workers
     from modelops.store.results import RunStore
+    from modelops.store.results import runs_dir_url as runs_url
 
     if resume and run_id and resume != run_id:
-        fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them")
+        fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them", code=EXIT_INPUT)
     if workers is not None and scheduler:
-        fail("--workers starts a local cluster and --scheduler uses an existing one", hint="give one of them")
+        fail(
+            "--workers starts a local cluster and --scheduler uses an existing one",
+            hint="give one of them",
+            code=EXIT_INPUT,
+        )
+    if check_workers(workers):
+        fail(f"--workers: {check_workers(workers)}", code=EXIT_INPUT)
+    if scheduler and check_scheduler_address(scheduler):
+        fail(f"--scheduler: {check_scheduler_address(scheduler)}", code=EXIT_INPUT)
+    check_runs_dir(runs_url(runs_dir))  # an unknown protocol, a file in the way, a read-only directory: say so now
+    named = resume or run_id
+    if named:
+        try:
+            check_run_id(named)
+        except ValueError as exc:
+            fail(str(exc), code=EXIT_INPUT)
     options = RunOptions(
         workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
     )
@@ -87,11 +117,14 @@ def run(
     progress_bar: Progress | None = None
     task_id: Any = None
 
+    started: list[str] = []  # the run id, once the run exists: a failure after that is a failed run (exit 10)
+
     def on_start(rid: str, url: str) -> None:
         nonlocal progress_bar, task_id
+        started.append(rid)
         if as_json:
             return
-        err_console.print(f"run [bold]{rid}[/] -> {url}", highlight=False)
+        err_console.print(styled("run [bold]{}[/] -> {}", rid, url), highlight=False)
         progress_bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -123,28 +156,32 @@ def run(
 
     try:
         summary = run_study(spec, options, progress=on_progress, on_start=on_start)
-    except RunError as exc:
-        if progress_bar is not None:
-            progress_bar.stop()
-        fail(str(exc))
-    finally:
+    except Exception as exc:
+        if started:
+            raise run_failed(exc, started[0]) from None
+        raise  # the run never started: the error boundary says why (bad input 2, anything else 1)
+    finally:  # any error (RunError or not) goes on to the CLI's error boundary: one message, its exit code
         if progress_bar is not None:
             progress_bar.stop()
 
+    # Exit codes (docs/user-guide.md): 0 completed, 10 the run ended failed, 130 interrupted (resumable).
+    exit_code = {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_RUN_FAILED}.get(summary.status, 0)
     if as_json:
         from modelops.store.trial import trial_json
 
         # the best trial in the one trial shape every --json uses (docs/python-api.md)
         print_json({**summary.to_json(), "best": trial_json(summary.best)})
-        return
+        raise typer.Exit(exit_code)
     trials = RunStore(runs_dir or "", summary.run_id).load_trials() if summary.recorded else None
     if trials is not None and trials.height:
         console.print(_best_table(trials))
     state = {"completed": "green", "interrupted": "yellow"}.get(summary.status, "red")
     console.print(
-        f"[{state}]{summary.status}[/]: {summary.recorded} trials ({summary.completed} completed, {summary.failed} "
+        Text(summary.status, style=state),
+        f": {summary.recorded} trials ({summary.completed} completed, {summary.failed} "
         f"failed), {summary.new_trials} new this session; {summary.sims} simulations run, {summary.cached_sims} "
         f"from cache; {summary.elapsed_s:.1f} s on {summary.service}",
+        sep="",
         highlight=False,
         soft_wrap=True,
     )
@@ -159,3 +196,4 @@ def run(
     if summary.status == "interrupted":
         console.print(f"resume with: mops run {spec} --resume {summary.run_id}", highlight=False, soft_wrap=True)
     console.print(f"next: mops runs show {summary.run_id}  |  mops runs plot {summary.run_id}", highlight=False)
+    raise typer.Exit(exit_code)

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modelops.cli.output import console, err_console, fail, print_json
+from modelops.cli.output import EXIT_INPUT, console, err_console, fail, print_json, styled
 
 app = typer.Typer(
     help=(
@@ -45,8 +45,15 @@ RUNS_DIR = typer.Option(
 
 
 def _store(run_id: str, runs_dir: str | None) -> Any:
-    from modelops.store.results import RunNotFound, RunStore
+    from modelops.runner.ids import check_run_id
+    from modelops.specs.inputs import check_runs_dir
+    from modelops.store.results import RunNotFound, RunStore, runs_dir_url
 
+    try:
+        check_run_id(run_id)  # also keeps "a://b" or "../x" from being read as a URL or a path outside the runs
+    except ValueError as exc:
+        fail(str(exc), code=EXIT_INPUT)
+    check_runs_dir(runs_dir_url(runs_dir), write=False)
     store = RunStore(runs_dir or "", run_id)
     try:
         store.manifest()
@@ -173,8 +180,10 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
     """List the runs under the runs directory, newest first."""
+    from modelops.specs.inputs import check_runs_dir
     from modelops.store.results import list_runs, runs_dir_url
 
+    check_runs_dir(runs_dir_url(runs_dir), write=False)
     runs = list_runs(runs_dir)
     rows = [
         {
@@ -315,7 +324,7 @@ def export(
     import fsspec
 
     if fmt not in ("csv", "parquet"):
-        fail(f"--format {fmt!r} is not supported", hint="use --format csv or --format parquet")
+        fail(f"--format {fmt!r} is not supported", hint="use --format csv or --format parquet", code=EXIT_INPUT)
     trial_rows, replicate_rows = _store(run_id, runs_dir).load()
     frame = replicate_rows if replicates else trial_rows
     target = out or f"{run_id}-{'replicates' if replicates else 'trials'}.{fmt}"
@@ -362,4 +371,4 @@ def plot(
     if files.fit:
         _line(f"best fit:       {files.fit}")
     elif files.fit_error:
-        console.print(f"[yellow]best fit not drawn:[/] {files.fit_error}", highlight=False)
+        console.print(styled("[yellow]best fit not drawn:[/] {}", files.fit_error), highlight=False)

@@ -98,4 +98,4 @@ def env() -> None:
         binding = StorageBinding.from_outputs(outputs)
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
-    err_console.print(f"[dim]SAS token valid until {binding.sas_expiry or 'unknown'}[/]")
+    err_console.print(f"SAS token valid until {binding.sas_expiry or 'unknown'}", style="dim")

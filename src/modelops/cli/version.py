@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from modelops.cli.output import console, print_json
 from modelops.versions import core_versions
@@ -28,5 +29,5 @@ def version(
     table.add_column("package")
     table.add_column("version")
     for name, value in versions.items():
-        table.add_row(name, value if value is not None else "[dim]not installed[/]")
+        table.add_row(name, value if value is not None else Text("not installed", style="dim"))
     console.print(table)

@@ -5,15 +5,16 @@ The helpers at the top (context, kubeconfig, bindings, error handling) are share
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress
+from modelops.cli import output
+from modelops.cli.output import confirm, console, err_console, fail, print_json, pulumi_progress, styled
 
 app = typer.Typer(
     help=(
@@ -38,27 +39,9 @@ JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 # --- shared with `mops adaptive` -------------------------------------------------------------------------------------
-@contextmanager
-def errors_as_messages() -> Iterator[None]:
+def errors_as_messages() -> AbstractContextManager[None]:
     """Turn the expected failures (bad spec, missing config, Pulumi or cluster problems) into clear exits."""
-    from modelops.infra.automation import InfraError
-    from modelops.infra.bindings import BindingError
-    from modelops.infra.naming import NamingError
-    from modelops.k8s.adaptive import StudyFilesError
-    from modelops.k8s.cluster import ClusterError
-    from modelops.k8s.workspace import K8sConfigError
-    from modelops.specs.base import SpecError
-
-    try:
-        yield
-    except SpecError as exc:
-        fail(str(exc), hint="fix the fields listed above; docs/kubernetes.md describes every key")
-    except InfraError as exc:
-        fail(exc.message, hint=exc.hint, code=exc.exit_code)
-    except (K8sConfigError, StudyFilesError, NamingError, BindingError) as exc:
-        fail(str(exc))
-    except ClusterError as exc:
-        fail(str(exc))
+    return output.handled(spec_hint="fix the fields listed above; docs/kubernetes.md describes every key")
 
 
 def global_config(env: str | None) -> Any:
@@ -79,7 +62,9 @@ def pulumi_context(env: str | None, *, create: bool = False) -> Any:
 
 
 def read_kubeconfig(path: Path | None) -> str | None:
-    return path.read_text(encoding="utf-8") if path is not None else None
+    from modelops.specs.inputs import read_text  # the input boundary: regular file, size limit, UTF-8
+
+    return read_text(path, what="kubeconfig") if path is not None else None
 
 
 def infra_ref_or_fail(ctx: Any, kubeconfig: str | None) -> str | None:
@@ -99,7 +84,7 @@ def infra_ref_or_fail(ctx: Any, kubeconfig: str | None) -> str | None:
 def cluster_kubeconfig(ctx: Any | None, path: Path | None) -> str:
     """The kubeconfig text for reading the cluster: --kubeconfig, else the infra stack's (secret) output."""
     if path is not None:
-        return path.read_text(encoding="utf-8")
+        return read_kubeconfig(path) or ""
     from modelops.infra import automation
     from modelops.infra.bindings import ClusterBinding
 
@@ -263,10 +248,10 @@ def status(
         return
     _print_outputs(outputs, False, title=f"workspace ({environment})")
     if report.get("cluster_error"):
-        err_console.print(f"[yellow]cluster:[/] {report['cluster_error']}", highlight=False)
+        err_console.print(styled("[yellow]cluster:[/] {}", report["cluster_error"]), highlight=False)
         return
     table = Table("workload", "ready", "desired", title="on the cluster")
     for w in report["workloads"] or []:
         colour = "green" if w["ready"] >= w["desired"] else "yellow"
-        table.add_row(w["name"], f"[{colour}]{w['ready']}[/]", str(w["desired"]))
+        table.add_row(w["name"], Text(str(w["ready"]), style=colour), str(w["desired"]))
     console.print(table)

@@ -205,18 +205,25 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
 
     try:
         factory = resolve(resolved.algorithm_ref, search_path=resolved.search_path)
-    except (ImportError, ValueError) as exc:
+    except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
         raise RunError(f"cannot load algorithm {resolved.algorithm_ref!r}: {exc}") from None
     try:
-        return factory(
+        algorithm = factory(
             resolved.space,
             storage=storage,
             study_name=study_name,
             seed=resolved.base_seed,
             **resolved.algorithm_options,
         )
-    except (TypeError, ValueError) as exc:
-        raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {exc}") from None
+    except Exception as exc:  # any failure of a user's constructor is the study's problem, said in one line
+        raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {type(exc).__name__}: {exc}") from None
+    missing = [m for m in ("ask", "tell") if not callable(getattr(algorithm, m, None))]
+    if missing:
+        raise RunError(
+            f"algorithm {resolved.algorithm_ref!r} has no {' or '.join(missing)} method; an algorithm is an object "
+            "with ask(n) -> parameter sets and tell(results) (see calabaria.algorithms for examples)"
+        )
+    return algorithm
 
 
 def check_study(resolved: ResolvedStudy, local_code: tuple[str, ...] = ()) -> None:
@@ -611,8 +618,8 @@ def run_study(
             "(or pass --runs-dir where the run was written)"
         )
     if existing:
-        previous = ResolvedStudy.from_json(store.read_json(STUDY))
-        if previous.fingerprint() != resolved.fingerprint():
+        recorded = store.read_json(STUDY)  # its recorded digest: study.json's text is redacted, the digest is not
+        if (recorded.get("fingerprint") or ResolvedStudy.from_json(recorded).fingerprint()) != resolved.fingerprint():
             raise RunError(
                 f"run {run_id!r} was started from a different study (model, parameters, targets, algorithm, seed or "
                 "replicates changed); start a new run instead (omit --resume/--run-id), or restore the old spec"
@@ -633,7 +640,9 @@ def run_study(
     algorithm = _build_algorithm(resolved, storage, study_name=run_id)
     remote, description = service_description(spec.execution, options.workers, options.scheduler)
     if not existing:
-        store.write_bytes(SPEC, Path(spec_path).read_bytes())
+        from modelops.redaction import redacted_spec_bytes  # the spec as given, with its secrets replaced by ***
+
+        store.write_bytes(SPEC, redacted_spec_bytes(spec_path))
     store.write_json(STUDY, resolved.to_json())
     manifest = manifests.build_manifest(
         run_id=run_id,

@@ -7,6 +7,7 @@ The science package is reached only by reference strings (modelops never imports
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_bytes
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
 from modelops.store.results import RunStore
 
@@ -121,14 +123,22 @@ def read_observed(path: Path, target: str) -> dict[str, list[Any]]:
     """An observed-data file as plain columns (JSON-able), for inlining into the evaluator config."""
     if not path.exists():
         raise StudyError(f"target {target!r}: observed file {path} does not exist; fix targets[].observed")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".txt"):
+        raise StudyError(f"target {target!r}: observed file {path.name} must be .csv or .parquet")
+    # The input boundary: a regular file, size-limited; CSV must be UTF-8 (BOM allowed), with the byte that is not.
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pl.read_parquet(path)
-        elif path.suffix.lower() in (".csv", ".txt"):
-            frame = pl.read_csv(path, try_parse_dates=False)
+        data = read_bytes(path, limit=MAX_DATA_BYTES, what="observed data file")
+        if suffix not in (".parquet", ".pq"):
+            data = decode_text(data, path, "observed data file").encode("utf-8")
+    except InputError as exc:
+        raise StudyError(f"target {target!r}: observed file {path}: {exc.reason}") from None
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(io.BytesIO(data))
         else:
-            raise StudyError(f"target {target!r}: observed file {path.name} must be .csv or .parquet")
-    except (pl.exceptions.PolarsError, OSError) as exc:
+            frame = pl.read_csv(io.BytesIO(data), try_parse_dates=False)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise StudyError(f"target {target!r}: cannot read observed file {path}: {exc}") from None
     if frame.height == 0:
         raise StudyError(f"target {target!r}: observed file {path} has no rows")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,20 +68,14 @@ def parse_spec(model: type[M], data: Any, source: str = "spec") -> M:
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Read a YAML document; a missing file or a syntax error becomes a SpecError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(path), [("", "file not found; check the path")]) from None
-    except OSError as exc:
-        raise SpecError(str(path), [("", f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise SpecError(str(path), [("", f"{where}invalid YAML ({getattr(exc, 'problem', exc)})")]) from None
+    """Read a YAML document through the input boundary (regular file, size limit, UTF-8, bounded safe YAML).
+
+    A missing file, a FIFO, a wrong encoding, a syntax error, a duplicate key or an alias bomb becomes a SpecError
+    naming the file (see :mod:`modelops.specs.inputs`).
+    """
+    from modelops.specs.inputs import read_yaml_file
+
+    return read_yaml_file(path)
 
 
 def load_spec(model: type[M], path: str | Path) -> M:

@@ -25,17 +25,29 @@ resolved against the spec file's directory by :func:`resolve_path`, so the same 
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from modelops.redaction import password_is_marker, strip_marker_password
 from modelops.specs.base import SpecModel, load_spec
+from modelops.specs.inputs import check_scheduler_address
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LOSSES = ("sse", "mse", "mae", "poisson_nll", "binomial_nll", "beta_binomial_nll", "gaussian_nll")
+# Load-time bounds (docs/study-spec.md, "Limits"): far above any real study, low enough that a typo (n_trials: 1e12)
+# or a generated spec gone wrong is refused at once with a message instead of running for hours or exhausting memory.
+MAX_TRIALS = 10_000_000
+MAX_BATCH_SIZE = 10_000
+MAX_FIXED = 10_000
+MAX_CHOICES = 100_000
+MAX_IN_FLIGHT = 100_000
+WORKERS_PER_CORE = 4
 ALGORITHM_ALIASES = {
     "optuna": "calabaria.algorithms:OptunaAlgorithm",
     "sweep": "calabaria.algorithms:SweepAlgorithm",
@@ -90,9 +102,15 @@ class ParameterSpec(SpecModel):
                 raise ValueError("give either choices or low/high, not both")
             if not self.choices:
                 raise ValueError("choices is empty; list at least one value")
+            if len(self.choices) > MAX_CHOICES:
+                raise ValueError(f"{len(self.choices):,} choices; at most {MAX_CHOICES:,} (use a range for more)")
             return self
         if self.low is None or self.high is None:
             raise ValueError("a range needs both low and high (or give choices: [...])")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"low and high must be finite numbers (got {self.low}, {self.high})")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"the range {self.low}..{self.high} is too wide to sample (its width overflows a float)")
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         if self.log and self.low <= 0:
@@ -149,7 +167,9 @@ class AlgorithmSpec(SpecModel):
     """The ask/tell search, by reference; `n_trials`, `sampler` and `options` are passed to its constructor."""
 
     ref: str = Field("optuna", description="'optuna', 'sweep', an entry point name, or 'module:Class'.")
-    n_trials: int | None = Field(None, ge=1, description="Total number of parameter sets to evaluate.")
+    n_trials: int | None = Field(
+        None, ge=1, le=MAX_TRIALS, description=f"Total number of parameter sets to evaluate (at most {MAX_TRIALS:,})."
+    )
     sampler: str | None = Field(None, description="Optuna sampler: tpe, cmaes, random, gp.")
     seed: int = Field(0, ge=0, lt=2**64, description="Base seed of the search and of every replicate's seed.")
     options: dict[str, Any] = Field(default_factory=dict, description="More constructor options (direction...).")
@@ -201,6 +221,9 @@ class PostgresStorage(SpecModel):
     def _dsn(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^postgres(ql)?(\+\w+)?://", value):
             raise ValueError("dsn must be a URL like postgresql://user@host:5432/dbname (or omit it to use PG* env)")
+        # A spec copied from a run directory has its password replaced by the marker: take it from PGPASSWORD.
+        if value is not None and password_is_marker(value):
+            return strip_marker_password(value)
         return value
 
 
@@ -255,7 +278,9 @@ class StudySpec(SpecModel):
     targets: list[TargetSpec] = Field(min_length=1)
     algorithm: AlgorithmSpec = Field(default_factory=AlgorithmSpec)
     replicates: int = Field(1, ge=1, le=10_000, description="Stochastic replicates per parameter set.")
-    batch_size: int | None = Field(None, ge=1, description="Most parameter sets asked at once (default: what fits).")
+    batch_size: int | None = Field(
+        None, ge=1, le=MAX_BATCH_SIZE, description="Most parameter sets asked at once (default: what fits)."
+    )
     storage: Storage = Field(default_factory=JournalStorage)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     outputs: Literal["none", "summaries", "all"] = "summaries"
@@ -279,6 +304,18 @@ class StudySpec(SpecModel):
             data["parameters"] = parameters
         return data
 
+    @field_validator("parameters_fixed")
+    @classmethod
+    def _fixed_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Every trial carries the fixed values to the model and into its records: a huge mapping (a generated spec
+        # gone wrong) would make each trial slow and each record large, so it is refused here, not discovered later.
+        if len(value) > MAX_FIXED:
+            raise ValueError(
+                f"{len(value):,} fixed parameters; at most {MAX_FIXED:,} (put large inputs in a data file the model "
+                "reads, and pass its path as one fixed parameter)"
+            )
+        return value
+
     @field_validator("parameters")
     @classmethod
     def _parameter_names(cls, value: dict[str, ParameterSpec]) -> dict[str, ParameterSpec]:
@@ -295,6 +332,14 @@ class StudySpec(SpecModel):
         overlap = set(searched) & set(self.fixed_parameters)
         if overlap:
             raise ValueError(f"parameters {sorted(overlap)} are both searched and fixed; keep one")
+        problem = check_workers(self.execution.workers)
+        if problem:
+            raise ValueError(f"execution.workers: {problem}")
+        problem = check_scheduler_address(self.execution.scheduler) if self.execution.scheduler else None
+        if problem:
+            raise ValueError(f"execution.scheduler: {problem}")
+        if self.execution.max_in_flight is not None and self.execution.max_in_flight > MAX_IN_FLIGHT:
+            raise ValueError(f"execution.max_in_flight {self.execution.max_in_flight:,} is over {MAX_IN_FLIGHT:,}")
         names = [t.target_name for t in self.targets]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -315,6 +360,22 @@ class StudySpec(SpecModel):
     @property
     def searched_names(self) -> list[str]:
         return list(self.parameters)
+
+
+def max_local_workers() -> int:
+    """The most local worker processes a run may start on this machine (``WORKERS_PER_CORE`` per core, at least 8)."""
+    return max(8, WORKERS_PER_CORE * (os.cpu_count() or 1))
+
+
+def check_workers(workers: int | None) -> str | None:
+    """Why ``workers`` local processes is too many for this machine, or None when it is fine."""
+    if workers is None or workers <= max_local_workers():
+        return None
+    return (
+        f"{workers} local worker processes on {os.cpu_count()} cores would spend their time starting and swapping "
+        f"rather than simulating; use at most {max_local_workers()} here, or run on a Dask scheduler "
+        "(execution.scheduler / --scheduler) that has the cores"
+    )
 
 
 def resolve_path(spec_path: str | Path, value: str) -> Path:

@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelops.redaction import redact_text
+
 MANIFEST_VERSION = 1
-_PASSWORD_IN_URL = re.compile(r"(?P<head>^[a-zA-Z][\w+.-]*://[^:/@]*):(?P<pw>[^@]*)@")
-_PASSWORD_IN_QUERY = re.compile(r"(?i)(password=)[^&\s]*")
 
 
 def utc_now() -> str:
@@ -30,10 +30,7 @@ def utc_now() -> str:
 
 def redact_dsn(dsn: str | None) -> str | None:
     """A DSN or URL with any password replaced by ``***`` (user, host, port and database are kept)."""
-    if dsn is None:
-        return None
-    text = _PASSWORD_IN_URL.sub(lambda m: f"{m.group('head')}:***@", dsn)
-    return _PASSWORD_IN_QUERY.sub(r"\1***", text)
+    return None if dsn is None else redact_text(dsn)
 
 
 def package_versions() -> dict[str, str]:

@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from modelops.redaction import redact_data, redact_text
 from modelops.store.urls import url_to_fs
 
 DEFAULT_RUNS_DIR = ".modelops/runs"
@@ -166,6 +167,7 @@ class RunStore:
         return self.fs.cat_file(self.path(name))
 
     def write_json(self, name: str, data: Any) -> None:
+        data = redact_data(data)  # manifest.json, study.json...: no secret in a run record (modelops.redaction)
         self.write_bytes(name, json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
     def read_json(self, name: str) -> Any:
@@ -258,6 +260,9 @@ class TrialJournal:
         """Record one trial (and its replicates) durably; returns the trial row as stored."""
         row = {"trial": self.next_trial, **trial, "runner": self.runner, "seq": self.seq, "told_at": time.time()}
         reps = [{**r, "runner": self.runner, "seq": self.seq} for r in replicates]
+        for record in (row, *reps):  # failure texts are the records' only free text: no secret in them
+            if record.get("error"):
+                record["error"] = redact_text(record["error"])
         name = f"pending/{self.runner}-{self.seq:09d}.json"
         payload = json.dumps({"trial": row, "replicates": reps}, default=_json_default, allow_nan=False)
         self.store.write_bytes(name, payload.encode("utf-8"))

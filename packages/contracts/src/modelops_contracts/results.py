@@ -59,7 +59,9 @@ class TrialResult:
         if not isinstance(self.diagnostics, Mapping):
             raise ContractViolationError("TrialResult.diagnostics must be a mapping")
         try:
-            encoded = json.dumps(dict(self.diagnostics), allow_nan=True).encode("utf-8")
+            # ensure_ascii=False: the limit is in UTF-8 bytes (as documented); the default would count each non-ASCII
+            # character as a 6-byte \uXXXX escape (20,000 "é" = 40 KB of UTF-8 were refused as 120 KB).
+            encoded = json.dumps(dict(self.diagnostics), allow_nan=True, ensure_ascii=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise ContractViolationError(f"TrialResult.diagnostics must be JSON-serialisable: {exc}") from None
         if len(encoded) > MAX_DIAGNOSTICS_BYTES:
