@@ -71,14 +71,12 @@ def _root(
     if ctx.invoked_subcommand in CLOUD_COMMANDS:
         missing = missing_cloud_modules()
         if missing:
-            from rich.markup import escape
-
             from modelops.cli.output import fail
 
             fail(
                 f"`mops {ctx.invoked_subcommand}` needs the cloud extra, which is not installed "
                 f"(missing: {', '.join(missing)})",
-                hint=escape(f"install it with: {CLOUD_INSTALL}"),
+                hint=f"install it with: {CLOUD_INSTALL}",
             )
 
 

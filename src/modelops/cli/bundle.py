@@ -31,15 +31,14 @@ REPO_HELP = "Repository URL: a directory, az://container/path, any fsspec URL, o
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """Turn bundle errors into a clear message and exit code 1 (no traceback)."""
-    from rich.markup import escape
 
     from modelops.bundles import BundleError
 
     try:
         yield
     except BundleError as exc:
-        # Messages quote URLs and install commands (modelops[gcp]): escape them from rich markup.
-        fail(escape(exc.message), hint=escape(exc.hint) if exc.hint else None)
+        # The error boundary prints messages as plain text (never markup), so modelops[gcp] survives as written.
+        fail(exc.message, hint=exc.hint)
     except OSError as exc:
         fail(f"{exc.__class__.__name__}: {exc}", hint="check the path or repository URL and your permissions")
 

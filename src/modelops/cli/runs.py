@@ -246,10 +246,10 @@ def show(
     table.add_row("trials", f"{report['trials']} of {_fmt(report['n_trials'])} ({report['failed']} failed)")
     _print_whole(table)
     if report["error"]:
-        console.print("[red]the run stopped with an error:[/]", highlight=False)
+        console.print(styled("[red]the run stopped with an error:[/]"), highlight=False)
         _line(report["error"])
     if report["failures"]:
-        console.print(f"[yellow]{report['failed']} failed trials[/], by reason:", highlight=False)
+        console.print(styled("[yellow]{} failed trials[/], by reason:", report["failed"]), highlight=False)
         for kind in report["failures"]:
             _line(f"  {kind['trials']:>5} x {kind['reason']}  (first: trial {kind['first_trial']})")
     best = report["best"]

@@ -18,7 +18,7 @@ from modelops.cli.infra import (
     status_of,
     username,
 )
-from modelops.cli.output import err_console, fail, pulumi_progress
+from modelops.cli.output import err_console, fail, pulumi_progress, styled
 
 app = typer.Typer(
     help=(
@@ -93,7 +93,7 @@ def env() -> None:
         if isinstance(outputs.get("env"), dict):  # a store reached by workload identity: URLs only, no secret
             for key, value in outputs["env"].items():
                 typer.echo(f"export {key}={shlex.quote(str(value))}")
-            err_console.print("[dim]access comes from your own cloud login (or the pods' workload identity)[/]")
+            err_console.print(styled("[dim]access comes from your own cloud login (or the pods' workload identity)[/]"))
             return
         binding = StorageBinding.from_outputs(outputs)
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
