@@ -35,10 +35,20 @@ from modelops.specs.base import SpecModel, load_spec
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LOSSES = ("sse", "mse", "mae", "poisson_nll", "binomial_nll", "beta_binomial_nll", "gaussian_nll")
+LOSSES = (
+    "sse",
+    "mse",
+    "mae",
+    "poisson_nll",
+    "negative_binomial_nll",
+    "binomial_nll",
+    "beta_binomial_nll",
+    "gaussian_nll",
+)
 ALGORITHM_ALIASES = {
     "optuna": "calabaria.algorithms:OptunaAlgorithm",
     "sweep": "calabaria.algorithms:SweepAlgorithm",
+    "abc-smc": "calabaria.algorithms:AbcSmcAlgorithm",
 }
 
 
@@ -82,6 +92,9 @@ class ParameterSpec(SpecModel):
     log: bool = False
     type: Literal["float", "int"] = "float"
     choices: list[Any] | None = None
+    prior: dict[str, Any] | None = Field(
+        None, description="Prior for Bayesian algorithms (abc-smc): {dist: normal|lognormal|beta, ...}; see docs."
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> ParameterSpec:
@@ -110,6 +123,8 @@ class ParameterSpec(SpecModel):
             out = {"low": int(self.low), "high": int(self.high), "type": "int"}  # type: ignore[arg-type]
         if self.log:
             out["log"] = True
+        if self.prior is not None:
+            out["prior"] = dict(self.prior)  # checked by the science package's ParameterSpace
         return out
 
 
@@ -126,6 +141,9 @@ class TargetSpec(SpecModel):
     loss_options: dict[str, Any] = Field(default_factory=dict)
     weight: float = Field(1.0, gt=0)
     combine: Literal["mean_signal", "mean_loss", "mean_likelihood"] = "mean_signal"
+    on_impossible: Literal["penalty", "fail"] = Field(
+        "penalty", description="Data impossible under the simulation (likelihood 0): a 1e10 loss, or a FAILED trial."
+    )
 
     @field_validator("values")
     @classmethod
