@@ -77,6 +77,13 @@ def run_report(store: Any) -> dict[str, Any]:
         ),
         "best": None,
     }
+    from modelops.runner.posterior import failure_summary, impossible_count, posterior_summary
+
+    report.update(
+        failure_reasons=failure_summary(trials),
+        impossible_penalised=impossible_count(trials),
+        posterior=posterior_summary(store),
+    )
     if done.height:
         best = done.sort("loss").row(0, named=True)
         report["best"] = {
@@ -157,6 +164,9 @@ def show(
         table.add_row(key, _fmt(report[key]))
     table.add_row("trials", f"{report['trials']} of {_fmt(report['n_trials'])} ({report['failed']} failed)")
     console.print(table)
+    from modelops.runner.posterior import print_science
+
+    print_science(report, console)
     best = report["best"]
     if best is None:
         console.print("no completed trial yet")
@@ -220,6 +230,8 @@ def plot(
     console.print(f"loss by trial:  {files.loss}", highlight=False)
     if files.pairs:
         console.print(f"parameters:     {files.pairs}", highlight=False)
+    if files.posterior:
+        console.print(f"posterior:      {files.posterior}", highlight=False)
     if files.fit:
         console.print(f"best fit:       {files.fit}", highlight=False)
     elif files.fit_error:

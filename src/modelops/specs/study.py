@@ -177,8 +177,10 @@ class AlgorithmSpec(SpecModel):
     def _ref(cls, value: str) -> str:
         if ":" in value:
             return _check_ref(value, "the algorithm")
-        if not NAME_PATTERN.match(value):
-            raise ValueError(f"{value!r} is neither a known name ('optuna', 'sweep') nor a 'module:Class' reference")
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", value):  # entry point names may hold '-' (abc-smc)
+            raise ValueError(
+                f"{value!r} is neither a known name ('optuna', 'sweep', 'abc-smc') nor a 'module:Class' reference"
+            )
         return value
 
     @model_validator(mode="after")

@@ -203,6 +203,10 @@ class AbcSmcAlgorithm:
         """The last completed generation (the current posterior approximation), or None before the first."""
         return self.populations[-1] if self.populations else None
 
+    def artifacts_revision(self) -> int:
+        """Changes exactly when :meth:`artifacts` would (a generation completed): the runner writes on a change."""
+        return len(self.populations)
+
     def artifacts(self) -> dict[str, dict[str, list[Any]]]:
         """Tables for the run record: ``posterior`` holds every completed generation's particles (one row each, with
         generation, epsilon, weight, distance, param_id and one column per parameter); the last generation is the
