@@ -104,6 +104,22 @@ def _loglik_negative_binomial(x: LossInputs, opts: Mapping[str, Any]) -> np.ndar
     )
 
 
+# How an impossible fit is still graded (targets' on_impossible: penalty): count likelihoods are recomputed with the
+# simulated rate floored here, probabilities clipped this far inside (0, 1). Tiny on purpose: each impossible point
+# then costs about -log(1e-6) = 13.8 nats per observed case, so fewer impossible points always score better.
+RESCUE_RATE = 1e-6
+RESCUE_PROBABILITY = 1e-9
+
+
+def _rescue_rate(x: LossInputs, opts: Mapping[str, Any]) -> tuple[LossInputs, dict[str, Any]]:
+    floor = max(float(opts.get("rate_floor", 0.0)), RESCUE_RATE)
+    return LossInputs(np.maximum(x.sim, floor), x.obs, x.extras), {**opts, "rate_floor": floor}
+
+
+def _rescue_probability(x: LossInputs, opts: Mapping[str, Any]) -> tuple[LossInputs, Mapping[str, Any]]:
+    return LossInputs(np.clip(x.sim, RESCUE_PROBABILITY, 1 - RESCUE_PROBABILITY), x.obs, x.extras), opts
+
+
 def _check_probability(p: np.ndarray, loss: str) -> None:
     if np.any((p < 0) | (p > 1)):
         raise LossError(f"{loss} needs simulated probabilities in [0, 1]; got range [{p.min()!r}, {p.max()!r}]")
@@ -179,6 +195,8 @@ class Loss:
     loglik: Callable[[LossInputs, Mapping[str, Any]], np.ndarray] | None = None
     options: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()
+    # Inputs (and options) that make an impossible fit possible again, for grading it (see RESCUE_RATE).
+    rescue: Callable[[LossInputs, Mapping[str, Any]], tuple[LossInputs, Mapping[str, Any]]] | None = None
 
     @property
     def is_likelihood(self) -> bool:
@@ -221,13 +239,14 @@ LOSSES: dict[str, Loss] = {
     "sse": Loss("sse", distance=_sse),
     "mse": Loss("mse", distance=_mse),
     "mae": Loss("mae", distance=_mae),
-    "poisson_nll": Loss("poisson_nll", loglik=_loglik_poisson, options=frozenset({"rate_floor"})),
+    "poisson_nll": Loss("poisson_nll", loglik=_loglik_poisson, options=frozenset({"rate_floor"}), rescue=_rescue_rate),
     "negative_binomial_nll": Loss(
         "negative_binomial_nll",
         loglik=_loglik_negative_binomial,
         options=frozenset({"rate_floor", "dispersion", "dispersion_column"}),
+        rescue=_rescue_rate,
     ),
-    "binomial_nll": Loss("binomial_nll", loglik=_loglik_binomial, options=_BINOMIAL_OPTS),
+    "binomial_nll": Loss("binomial_nll", loglik=_loglik_binomial, options=_BINOMIAL_OPTS, rescue=_rescue_probability),
     "beta_binomial_nll": Loss(
         "beta_binomial_nll",
         loglik=_loglik_beta_binomial,

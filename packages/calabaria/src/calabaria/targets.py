@@ -13,10 +13,12 @@ ValueError naming the target, which the worker reports as a FAILED trial with th
 
 ``on_impossible`` (per target) decides what data that are *impossible* under the simulation cost (a likelihood of 0:
 a Poisson rate of 0 where cases were observed, an epidemic that died out). ``penalty`` (the default) scores the
-target :data:`IMPOSSIBLE_PENALTY` (1e10, times its weight), a finite loss far worse than any attainable one, so the
-trial completes and the search learns to avoid the region; ``fail`` records the trial FAILED with the reason (the
-behaviour before this option). With ``combine: mean_likelihood`` an impossible replicate contributes likelihood 0 to
-the mean, exactly; only when every replicate is impossible does the penalty apply.
+target :data:`IMPOSSIBLE_PENALTY` (1e8) plus the loss recomputed with the simulated rates floored at 1e-6
+(probabilities clipped 1e-9 inside (0, 1); see ``losses.RESCUE_RATE``): a finite loss worse than any possible fit,
+still graded (fewer and smaller impossibilities score better), so the trial completes and every sampler learns from
+it. ``fail`` records the trial FAILED with the reason (the behaviour before this option). With ``combine:
+mean_likelihood`` an impossible replicate contributes likelihood 0 to the mean, exactly; only when every replicate is
+impossible does the penalty apply.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from .losses import ImpossibleError, Loss, LossError, LossInputs, check_options,
 
 COMBINES = ("mean_signal", "mean_loss", "mean_likelihood")
 ON_IMPOSSIBLE = ("penalty", "fail")
-# The loss of a target whose observed data are impossible under the simulation (on_impossible: penalty). Large enough
-# to rank below any attainable fit (a Poisson nll of 1e10 needs ~1e9 badly missed counts), finite so it is recorded
-# as a COMPLETED trial every sampler can learn from.
-IMPOSSIBLE_PENALTY = 1e10
+# Added to the (rescued) loss of a target whose observed data are impossible under the simulation (on_impossible:
+# penalty). Large enough to rank below any possible fit (a Poisson nll of 1e8 needs ~1e7 badly missed counts), finite
+# so the trial is COMPLETED and every sampler can learn from it.
+IMPOSSIBLE_PENALTY = 1e8
 _TARGET_KEYS = {
     "name",
     "output",
@@ -410,7 +412,7 @@ class Target:
                 if not penalise:
                     raise
                 impossible.append(str(exc))
-                return IMPOSSIBLE_PENALTY
+                return IMPOSSIBLE_PENALTY + self._rescued(x, lambda y, o: self.loss(y, o))
 
         try:
             if self.combine == "mean_signal":
@@ -425,10 +427,11 @@ class Target:
                 logliks = np.array([self._loglik(x, impossible) for x in inputs])
                 # An impossible replicate has likelihood 0 and counts as such in the mean; all of them: the penalty.
                 if np.all(np.isneginf(logliks)):
-                    per_rep = tuple(IMPOSSIBLE_PENALTY for _ in inputs)
-                    loss = IMPOSSIBLE_PENALTY
+                    rescued = np.array([-self._rescued(x, self.loss.log_likelihood) for x in inputs])
+                    per_rep = tuple(float(IMPOSSIBLE_PENALTY + v) for v in rescued)
+                    loss = IMPOSSIBLE_PENALTY + neg_log_mean_exp(-rescued)
                 else:
-                    per_rep = tuple(min(float(-v), IMPOSSIBLE_PENALTY) for v in logliks)
+                    per_rep = tuple(float(-v) if np.isfinite(v) else IMPOSSIBLE_PENALTY for v in logliks)
                     loss = neg_log_mean_exp(logliks)
         except LossError as exc:
             raise TargetError(self.name, str(exc)) from None
@@ -443,6 +446,17 @@ class Target:
         if impossible:
             summary["impossible"] = {"count": len(impossible), "first": impossible[0]}
         return TargetScore(loss, per_rep, summary)
+
+    def _rescued(self, x: LossInputs, score: Any) -> float:
+        """``score`` of inputs made possible (rates floored, probabilities clipped), 0 when the loss cannot be."""
+        if self.loss.rescue is None:
+            return 0.0
+        y, opts = self.loss.rescue(x, self.loss_options)
+        try:
+            value = float(score(y, opts))
+        except LossError:
+            return 0.0
+        return value if math.isfinite(value) else 0.0
 
     def _loglik(self, x: LossInputs, impossible: list[str]) -> float:
         try:
