@@ -78,6 +78,14 @@ def run(
         fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them")
     if workers is not None and scheduler:
         fail("--workers starts a local cluster and --scheduler uses an existing one", hint="give one of them")
+    from modelops.runner.forward import is_simulation_spec
+
+    if is_simulation_spec(spec):  # kind: Simulation, a forward study (runner/forward.py)
+        from modelops.cli.simulate import run_simulation_cli
+
+        run_simulation_cli(spec, workers=workers, scheduler=scheduler, run_id=resume or run_id,
+                           resume=resume is not None, runs_dir=runs_dir, as_json=as_json)  # fmt: skip
+        return
     options = RunOptions(
         workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
     )
