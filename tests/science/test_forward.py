@@ -120,3 +120,23 @@ def test_forward_specs_are_checked(tmp_path: Path) -> None:
         load(scenarios=[{"name": "a", "compose": ["zz"]}])
     with pytest.raises(ForwardError, match="there is no run 'x'"):
         run_simulation(_forward_spec(tmp_path / "nr", "x"), run_id="n", runs_dir=str(tmp_path / "runs"))
+
+
+def test_study_priors_and_abc_smc_load_through_the_spec(tmp_path: Path) -> None:
+    from modelops.runner.driver import RunError
+
+    spec = yaml.safe_load((SIR / "abc.yaml").read_text())
+    spec["model"]["project"] = str(SIR)
+    spec["targets"][0]["observed"] = str(SIR / "data" / "observed.csv")
+    spec["parameters"]["beta"]["prior"] = {"dist": "lognormal", "mu": -1.0, "sigma": 0.3}
+    spec["algorithm"]["options"] = {"population_size": 10, "generations": 1}
+    spec["execution"] = {"workers": 0}
+    summary = run_study(write_study(tmp_path / "p", spec), RunOptions(runs_dir=str(tmp_path / "runs"), run_id="p",
+                                                                      handle_signals=False))  # fmt: skip
+    assert summary.status == "completed" and summary.recorded == 10
+    study = yaml.safe_load((tmp_path / "runs" / "p" / "study.json").read_text())
+    assert study["space"]["beta"]["prior"] == {"dist": "lognormal", "mu": -1.0, "sigma": 0.3}
+    spec["parameters"]["beta"]["prior"] = {"dist": "gamma", "k": 2}
+    with pytest.raises(RunError, match="prior dist must be one of"):
+        run_study(write_study(tmp_path / "q", spec), RunOptions(runs_dir=str(tmp_path / "runs"), run_id="q",
+                                                                handle_signals=False))  # fmt: skip
