@@ -39,7 +39,15 @@ from ..parameters import FloatParameter, ParameterSpace, Prior
 from ._common import check_n, parameter_set, reject_unknown
 
 log = logging.getLogger(__name__)
-OPTIONS = {"population_size", "generations", "final_epsilon", "quantile", "n_trials", "kernel_scale"}
+OPTIONS = {
+    "population_size",
+    "generations",
+    "final_epsilon",
+    "quantile",
+    "n_trials",
+    "kernel_scale",
+    "min_acceptance_rate",
+}
 MAX_PERTURB_TRIES = 1000
 
 
@@ -92,7 +100,10 @@ class AbcSmcAlgorithm:
 
     Options: ``population_size`` (100), ``generations`` (5 when no ``final_epsilon``; the number of populations,
     prior one included), ``final_epsilon`` (stop after the generation whose epsilon reached it), ``quantile`` (0.5,
-    of the last generation's distances), ``kernel_scale`` (2.0), ``n_trials`` (an optional cap on evaluations).
+    of the last generation's distances), ``kernel_scale`` (2.0), ``n_trials`` (an optional cap on evaluations),
+    ``min_acceptance_rate`` (0.005: a generation that has accepted fewer than this fraction of
+    population_size / rate candidates is abandoned and the run ends with the previous generation as its posterior;
+    decided on the candidates in index order, so deterministic like the rest).
     """
 
     def __init__(
@@ -125,6 +136,12 @@ class AbcSmcAlgorithm:
         self.kernel_scale = options.get("kernel_scale", 2.0)
         if not (_number(self.kernel_scale) and self.kernel_scale > 0):
             raise AbcSmcError(f"kernel_scale must be > 0, got {self.kernel_scale!r}")
+        self.min_acceptance_rate = options.get("min_acceptance_rate", 0.005)
+        if not (_number(self.min_acceptance_rate) and 0 < self.min_acceptance_rate <= 1):
+            raise AbcSmcError(f"min_acceptance_rate must be in (0, 1], got {self.min_acceptance_rate!r}")
+        # The most candidates a generation may scan before it is abandoned (see min_acceptance_rate).
+        self._max_scan = math.ceil(self.population_size / self.min_acceptance_rate)
+        self.stop_reason: str | None = None
         n_trials = options.get("n_trials")
         self.n_trials: int | None = None if n_trials is None else _positive_int(n_trials, "n_trials")
 
@@ -158,7 +175,7 @@ class AbcSmcAlgorithm:
     def ask(self, n: int) -> list[UniqueParameterSet]:
         out: list[UniqueParameterSet] = []
         i = self._scan
-        while len(out) < check_n(n) and not self.finished():
+        while len(out) < check_n(n) and not self.finished() and i < self._max_scan:
             if self.n_trials is not None and self._n_told + len(self._asked) >= self.n_trials:
                 break
             ups = self._candidate(i)[1]
@@ -296,6 +313,14 @@ class AbcSmcAlgorithm:
                 self._accepted.append(self._scan - 1)
             if len(self._accepted) == self.population_size:
                 self._close_generation()
+            elif self._scan >= self._max_scan:
+                self.stop_reason = (
+                    f"generation {self.generation} accepted {len(self._accepted)} of {self._scan} candidates at "
+                    f"epsilon {self._epsilon:.6g}, below min_acceptance_rate {self.min_acceptance_rate}; the posterior "
+                    "is the previous generation"
+                )
+                log.warning("abc-smc: %s", self.stop_reason)
+                self._done = True
 
     def _close_generation(self) -> None:
         g = self.generation
