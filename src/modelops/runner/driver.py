@@ -704,8 +704,7 @@ def run_study(
             with contextlib.suppress(Exception):
                 close()  # stops an algorithm's heartbeat thread and releases its storage
         journal.close()
-        with contextlib.suppress(Exception):
-            artifacts.write()  # after a replay too: a resumed run that finished at once still gets its posterior
+        artifacts.write_final()  # after a replay too: a resumed run that finished at once still gets its posterior
         trials_url, replicates_url = store.consolidate()
         summary = RunSummary(
             run_id=run_id,

@@ -45,6 +45,13 @@ class ArtifactWriter:
         if revision != self._written:
             self.write(revision)
 
+    def write_final(self) -> None:
+        """The end of a run: write, and say so on failure rather than fail the run's own bookkeeping."""
+        try:
+            self.write()
+        except Exception as exc:
+            log.warning("could not write the algorithm's artifacts (%s) into %s: %s", POSTERIOR, self.store.url, exc)
+
     def write(self, revision: Any = None) -> None:
         """Write every artifact now (the end of a run, whatever its outcome)."""
         if not callable(self._artifacts):

@@ -482,7 +482,8 @@ def _check_unique_keys(observed: pl.DataFrame, join_cols: Sequence[str], fail: A
     same = [r for r in same if {c: observed.row(r, named=True)[c] for c in join_cols} == key][:5]
     raise fail(
         f"the observed data have {len(rows)} rows with a repeated key {list(join_cols)}; e.g. key {key} at rows "
-        f"{same} (data rows counted from 0, header excluded); aggregate or drop duplicates so each key appears once"
+        f"{same} (counted from 0; lines {[r + 2 for r in same]} of a CSV with a header); aggregate or drop "
+        "duplicates so each key appears once"
     )
 
 
