@@ -88,11 +88,17 @@ class _Kernel:
 
     def log_density(self, z: np.ndarray) -> np.ndarray:
         """log sum_j w_j K(z | z_j) for each row of z (the SMC importance weight's denominator)."""
-        diff = z[:, None, :] - self.previous.internal[None, :, :]
-        maha = np.einsum("ijk,kl,ijl->ij", diff, self.cov_inv, diff)
-        logk = self.log_norm - 0.5 * maha + np.log(self.previous.weights)[None, :]
-        top = logk.max(axis=1, keepdims=True)
-        return (top + np.log(np.exp(logk - top).sum(axis=1, keepdims=True)))[:, 0]
+        out = np.empty(z.shape[0])
+        logw = np.log(self.previous.weights)[None, :]
+        # In blocks of rows: the (rows x particles x dims) differences of a 10,000-particle population would
+        # otherwise take gigabytes.
+        for start in range(0, z.shape[0], 256):
+            diff = z[start : start + 256, None, :] - self.previous.internal[None, :, :]
+            maha = np.einsum("ijk,kl,ijl->ij", diff, self.cov_inv, diff)
+            logk = self.log_norm - 0.5 * maha + logw
+            top = logk.max(axis=1, keepdims=True)
+            out[start : start + 256] = (top + np.log(np.exp(logk - top).sum(axis=1, keepdims=True)))[:, 0]
+        return out
 
 
 class AbcSmcAlgorithm:
