@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -76,6 +77,8 @@ def load_posterior(store: RunStore) -> pl.DataFrame | None:
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> list[float]:
     """Quantiles of a weighted sample (the weighted empirical CDF, interpolated at mid-points)."""
+    keep = weights > 0  # zero-weight particles carry no mass (and would make the CDF flat, which interp mishandles)
+    values, weights = values[keep], weights[keep]
     order = np.argsort(values, kind="stable")
     v, w = values[order], weights[order] / weights.sum()
     cdf = np.cumsum(w) - 0.5 * w
@@ -110,15 +113,25 @@ def posterior_summary(store: RunStore) -> dict[str, Any] | None:
     }
 
 
+_HEX_ID = re.compile(r"\b[0-9a-f]{16,}\b")
+_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+def failure_reason(error: str | None) -> str:
+    """The first line of a failure, with what varies from trial to trial (param ids, counts, values, seeds) masked,
+    so one cause is one line however many trials it failed."""
+    lines = (error or "").strip().splitlines()
+    if not lines:
+        return "no reason recorded"
+    return _NUMBER.sub("#", _HEX_ID.sub("<id>", lines[0]))[:300]
+
+
 def failure_summary(trials: pl.DataFrame) -> list[dict[str, Any]]:
-    """Failed trials grouped by the first line of their reason, most frequent first."""
+    """Failed trials grouped by their masked first line (:func:`failure_reason`), most frequent first."""
     if trials.height == 0 or "error" not in trials.columns:
         return []
     failed = trials.filter(pl.col("status") != "completed")
-    counts: Counter[str] = Counter()
-    for error in failed["error"].to_list():
-        first = (error or "no reason recorded").strip().splitlines()
-        counts[first[0][:300] if first else "no reason recorded"] += 1
+    counts = Counter(failure_reason(e) for e in failed["error"].to_list())
     return [{"reason": reason, "count": n} for reason, n in counts.most_common()]
 
 
@@ -135,7 +148,7 @@ def print_science(report: Mapping[str, Any], console: Any) -> None:
 
     failures = report.get("failure_reasons") or []
     if failures:
-        table = Table(title="failure reasons (first line)", header_style="bold")
+        table = Table(title="failure reasons (first line; ids and numbers as <id> and #)", header_style="bold")
         table.add_column("trials", justify="right")
         table.add_column("reason")
         for row in failures:
