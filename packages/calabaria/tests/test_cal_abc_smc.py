@@ -62,6 +62,28 @@ def test_cal_abc_toy_matches_the_analytic_posterior() -> None:
     assert eps[0] == math.inf and all(a > b for a, b in itertools.pairwise(eps[1:]))
 
 
+def test_cal_abc_importance_weights_give_the_exact_abc_posterior_under_an_informative_prior() -> None:
+    """With a normal prior in conflict with the data, the weighted particles of the last generation must follow the
+    exact ABC posterior at that epsilon: prior(theta) x P(|mean(sim) - mean(obs)| <= eps | theta), computed here
+    numerically. Wrong weights (prior or kernel density) shift it by a good fraction of its sd."""
+    from scipy import stats
+
+    space = {"theta": {"low": -5.0, "high": 5.0, "prior": {"dist": "normal", "mean": 0.0, "sd": 0.3}}}
+    algo = AbcSmcAlgorithm(space, seed=3, population_size=1000, generations=8)
+    drive(algo)
+    mean, sd = weighted_stats(algo)
+    eps, s = algo.posterior().epsilon, SD / math.sqrt(N_OBS)
+    th = np.linspace(-5, 5, 200_001)
+    p = stats.norm.pdf(th, 0, 0.3) * (
+        stats.norm.cdf((OBS.mean() + eps - th) / s) - stats.norm.cdf((OBS.mean() - eps - th) / s)
+    )
+    p /= p.sum()
+    exact_mean = float(p @ th)
+    exact_sd = math.sqrt(float(p @ (th - exact_mean) ** 2))
+    print(f"eps {eps:.3f}: abc mean {mean:.4f} sd {sd:.4f}; exact ABC posterior {exact_mean:.4f} {exact_sd:.4f}")
+    assert abs(mean - exact_mean) < 0.15 * exact_sd and abs(sd - exact_sd) < 0.1 * exact_sd
+
+
 def test_cal_abc_posterior_is_the_same_in_any_tell_order_and_after_replay() -> None:
     ref = AbcSmcAlgorithm(SPACE, seed=5, population_size=50, generations=4)
     drive(ref)
