@@ -77,13 +77,9 @@ def run_report(store: Any) -> dict[str, Any]:
         ),
         "best": None,
     }
-    from modelops.runner.posterior import failure_summary, impossible_count, posterior_summary
+    from modelops.runner.posterior import science_report
 
-    report.update(
-        failure_reasons=failure_summary(trials),
-        impossible_penalised=impossible_count(trials),
-        posterior=posterior_summary(store),
-    )
+    report.update(science_report(store, trials, manifest))  # failure reasons, posterior, simulation studies
     if done.height:
         best = done.sort("loss").row(0, named=True)
         report["best"] = {

@@ -142,10 +142,35 @@ def impossible_count(trials: pl.DataFrame) -> int:
     return int(trials["summaries"].fill_null("").str.contains('"impossible"', literal=True).sum())
 
 
+def science_report(store: RunStore, trials: pl.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What `mops runs show` adds to every run's report: failure reasons, penalised trials, the posterior, and the
+    counts and output location of a forward simulation study."""
+    out: dict[str, Any] = {
+        "failure_reasons": failure_summary(trials),
+        "impossible_penalised": impossible_count(trials),
+        "posterior": posterior_summary(store),
+    }
+    if manifest.get("kind") == "Simulation":
+        out["simulation"] = {
+            **dict(manifest.get("summary") or {}),
+            "scenarios": manifest.get("scenarios"),
+            "outputs": store.url_of("outputs"),
+        }
+    return out
+
+
 def print_science(report: Mapping[str, Any], console: Any) -> None:
     """The failure reasons and the posterior of a `mops runs show` report, as rich tables."""
     from rich.table import Table
 
+    sim = report.get("simulation")
+    if sim:
+        console.print(
+            f"simulation study: {sim.get('groups', '?')} parameter sets x scenarios {sim.get('scenarios')} "
+            f"({sim.get('ok', '?')} ok, {sim.get('failed', '?')} failed), {sim.get('simulations', '?')} simulations "
+            f"this session; outputs under {sim['outputs']}/<output>/<scenario>/<param_id>/",
+            highlight=False,
+        )
     failures = report.get("failure_reasons") or []
     if failures:
         table = Table(title="failure reasons (first line; ids and numbers as <id> and #)", header_style="bold")
