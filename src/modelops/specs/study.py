@@ -142,7 +142,7 @@ class TargetSpec(SpecModel):
     weight: float = Field(1.0, gt=0)
     combine: Literal["mean_signal", "mean_loss", "mean_likelihood"] = "mean_signal"
     on_impossible: Literal["penalty", "fail"] = Field(
-        "penalty", description="Data impossible under the simulation (likelihood 0): a 1e10 loss, or a FAILED trial."
+        "penalty", description="Data impossible under the simulation (likelihood 0): a graded 1e8+ loss, or FAILED."
     )
 
     @field_validator("values")
