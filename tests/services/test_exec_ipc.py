@@ -67,7 +67,7 @@ def test_exec_ipc_pyarrow_table_comes_back_as_polars() -> None:
 
 
 def test_exec_ipc_rejects_other_types_naming_output_and_type() -> None:
-    with pytest.raises(TypeError, match=r"output 'bad' is a builtins\.list.*polars\.DataFrame or pyarrow\.Table"):
+    with pytest.raises(TypeError, match=r"output .bad. is a builtins\.list.*pyarrow\.Table, pandas\.DataFrame"):
         to_ipc({"good": pl.DataFrame({"a": [1]}), "bad": [1, 2]})
     with pytest.raises(TypeError, match=r"mapping of output name to table, got a builtins\.tuple"):
         to_ipc((pl.DataFrame(),))  # type: ignore[arg-type]

@@ -110,6 +110,14 @@ def run(
             check_run_id(named)
         except ValueError as exc:
             fail(str(exc), code=EXIT_INPUT)
+    from modelops.runner.forward import is_simulation_spec
+
+    if is_simulation_spec(spec):  # kind: Simulation, a forward study (runner/forward.py)
+        from modelops.cli.simulate import run_simulation_cli
+
+        run_simulation_cli(spec, workers=workers, scheduler=scheduler, run_id=resume or run_id,
+                           resume=resume is not None, runs_dir=runs_dir, as_json=as_json)  # fmt: skip
+        return
     options = RunOptions(
         workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
     )

@@ -168,6 +168,9 @@ def run_report(store: Any) -> dict[str, Any]:
         "elapsed_s": (manifest.get("summary") or {}).get("elapsed_s"),
         "best": None,
     }
+    from modelops.runner.posterior import science_report
+
+    report.update(science_report(store, trials, manifest))  # failure reasons, posterior, simulation studies
     if done.height:
         # The same trial shape as `mops run --json` and the Python API's Run.best (docs/python-api.md).
         report["best"] = trial_json(done.sort("loss", maintain_order=True).row(0, named=True))
@@ -252,6 +255,9 @@ def show(
         console.print(styled("[yellow]{} failed trials[/], by reason:", report["failed"]), highlight=False)
         for kind in report["failures"]:
             _line(f"  {kind['trials']:>5} x {kind['reason']}  (first: trial {kind['first_trial']})")
+    from modelops.runner.posterior import print_science
+
+    print_science(report, console)
     best = report["best"]
     if best is None:
         console.print("no completed trial" + (" yet" if report["status"] == "running" else ""))
@@ -365,7 +371,13 @@ def plot(
     except PlotError as exc:
         fail(str(exc))
     _line(f"loss by trial:  {files.loss}")
-    for label, path in (("parameters:", files.pairs), ("parallel:", files.parallel), ("heatmap:", files.heatmap)):
+    labelled = (
+        ("parameters:", files.pairs),
+        ("parallel:", files.parallel),
+        ("heatmap:", files.heatmap),
+        ("posterior:", files.posterior),
+    )
+    for label, path in labelled:
         if path:
             _line(f"{label:<16}{path}")
     if files.fit:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.runner.ids import check_run_id, new_run_id
+from modelops.runner.posterior import ArtifactWriter
 from modelops.runner.services import open_service, service_description
 from modelops.runner.study import (
     EVALUATOR_REF,
@@ -330,6 +331,7 @@ class _Driver:
         self.stop = _StopFlag()
         self.dropped = 0
         self.remote = False
+        self.artifacts: Any = None  # runner.posterior.ArtifactWriter: the algorithm's tables (posterior.parquet)
         from modelops.services.tasks import config_digest
 
         # The observed data travel inside the evaluator config: digest it once, not once per group.
@@ -458,6 +460,8 @@ class _Driver:
         told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
         for _ in range(1 + pending.repeats):
             self.algorithm.tell([told])
+        if self.artifacts is not None:
+            self.artifacts.maybe_write()
         self.stats.algorithm_s += time.perf_counter() - t1
         self.done[pending.ups.param_id] = {k: stored[k] for k in ("param_id", "status", "loss", "error")}
         self.stats.add(stored, n_sims=len(result.replicates), n_cached=row["n_cached"])
@@ -688,6 +692,7 @@ def run_study(
     journal = store.journal(
         manifests.runner_identity(), first_trial=stats.recorded, compact_every=options.compact_every
     )
+    artifacts = ArtifactWriter(store, algorithm)
     stop = _StopFlag()
     status = "failed"
     error: BaseException | None = None
@@ -703,6 +708,7 @@ def run_study(
                 resolved, spec, store, algorithm, journal, options, progress, stats, done, cache_url, outputs_url
             )
             driver.remote = remote
+            driver.artifacts = artifacts
             status = driver.run(service, stop)
     except BaseException as exc:
         error = exc
@@ -716,6 +722,7 @@ def run_study(
             with contextlib.suppress(Exception):
                 close()  # stops an algorithm's heartbeat thread and releases its storage
         journal.close()
+        artifacts.write_final()  # after a replay too: a resumed run that finished at once still gets its posterior
         trials_url, replicates_url = store.consolidate()
         summary = RunSummary(
             run_id=run_id,

@@ -70,6 +70,7 @@ class PlotFiles:
     fit_error: str | None = None
     parallel: str | None = None
     heatmap: str | None = None
+    posterior: str | None = None
 
 
 def _save(fig: Figure, store: RunStore | None, out_dir: str | None, name: str) -> str:
@@ -457,6 +458,13 @@ def plot_run(store: RunStore, out_dir: str | None = None) -> PlotFiles:
         heatmap_path = _save(plot_heatmap(trials, *numeric, log_params=logs), store, out_dir, "heatmap.png")
     fit_path: str | None = None
     fit_error: str | None = None
+    posterior_path: str | None = None
+    from modelops.runner.posterior import load_posterior
+
+    posterior = load_posterior(store)
+    posterior_fig = plot_posterior(posterior) if posterior is not None else None
+    if posterior_fig is not None:
+        posterior_path = _save(posterior_fig, store, out_dir, "posterior.png")
     try:
         fit_path = _save(fit_figure(store, study, trials, replicates), store, out_dir, "best_fit.png")
     except (PlotError, ImportError, ValueError) as exc:
@@ -468,12 +476,63 @@ def plot_run(store: RunStore, out_dir: str | None = None) -> PlotFiles:
         fit_error=fit_error,
         parallel=parallel_path,
         heatmap=heatmap_path,
+        posterior=posterior_path,
     )
 
 
 # -- posterior -------------------------------------------------------------------------------------------------------
 # Posterior plots (draws from posterior.parquet, e.g. ABC-SMC) belong here, next to the sampling-density plots they
 # must not be confused with; they take the posterior frame and return a Figure like the functions above.
+
+
+def plot_posterior(posterior: pl.DataFrame, truth: dict[str, float] | None = None) -> Figure | None:
+    """The last generation's weighted marginals (diagonal, with the 90% credible interval) and pairwise particle
+    clouds (size by weight); earlier generations' marginals as faint outlines show epsilon shrinking."""
+    from modelops.runner.posterior import CREDIBLE, POSTERIOR_META, weighted_quantiles
+
+    names = [c for c in posterior.columns if c not in POSTERIOR_META][:MAX_PAIR_PARAMS]
+    if not names or posterior.height == 0:
+        return None
+    last_gen = int(posterior["generation"].max())
+    last = posterior.filter(pl.col("generation") == last_gen)
+    w = last["weight"].to_numpy().astype(float)
+    w = w / w.sum()
+    k = len(names)
+    fig = new_figure(figsize=(2.8 * k + 1, 2.8 * k))
+    axes = fig.subplots(k, k, squeeze=False)
+    for i, yi in enumerate(names):
+        for j, xj in enumerate(names):
+            ax = axes[i][j]
+            x = last[xj].to_numpy().astype(float)
+            if i == j:
+                for g in range(max(0, last_gen - 3), last_gen):
+                    earlier = posterior.filter(pl.col("generation") == g)
+                    ax.hist(
+                        earlier[xj].to_numpy(), weights=earlier["weight"].to_numpy(), bins=30, density=True,
+                        histtype="step", color="grey", alpha=0.3 + 0.15 * (g - last_gen + 3),
+                    )  # fmt: skip
+                ax.hist(x, weights=w, bins=30, density=True, color="C0", alpha=0.75)
+                lo, med, hi = weighted_quantiles(x, w, [(1 - CREDIBLE) / 2, 0.5, 1 - (1 - CREDIBLE) / 2])
+                ax.axvspan(lo, hi, color="C0", alpha=0.12)
+                ax.axvline(med, color="C0", linewidth=1.5)
+                if truth and xj in truth:
+                    ax.axvline(truth[xj], color="C3", linestyle="--", linewidth=1.5)
+                ax.set_title(f"{xj}: {med:.3g} [{lo:.3g}, {hi:.3g}]", fontsize=9)
+            else:
+                y = last[yi].to_numpy().astype(float)
+                ax.scatter(x, y, s=4 + 400 * w, alpha=0.5, color="C0")
+                if truth and xj in truth and yi in truth:
+                    ax.scatter([truth[xj]], [truth[yi]], marker="*", s=160, color="C3", edgecolor="k")
+            if i == k - 1:
+                ax.set_xlabel(xj)
+            if j == 0:
+                ax.set_ylabel(yi)
+    eps = float(last["epsilon"][0])
+    fig.suptitle(
+        f"ABC-SMC posterior: generation {last_gen}, {last.height} particles, epsilon {eps:.4g} "
+        f"(shaded: {round(CREDIBLE * 100)}% credible interval)"
+    )
+    return fig
 
 
 __all__ = [
@@ -485,5 +544,6 @@ __all__ = [
     "plot_loss",
     "plot_pairs",
     "plot_parallel",
+    "plot_posterior",
     "plot_run",
 ]

@@ -165,6 +165,7 @@ def evaluator_config(spec: StudySpec, spec_path: str | Path) -> dict[str, Any]:
                 "loss_options": dict(t.loss_options),
                 "weight": t.weight,
                 "combine": t.combine,
+                **({"on_impossible": t.on_impossible} if t.on_impossible != "penalty" else {}),
             }
         )
     return {"targets": targets, "base_dir": None}

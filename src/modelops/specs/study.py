@@ -39,7 +39,16 @@ from modelops.specs.inputs import check_scheduler_address
 
 REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LOSSES = ("sse", "mse", "mae", "poisson_nll", "binomial_nll", "beta_binomial_nll", "gaussian_nll")
+LOSSES = (
+    "sse",
+    "mse",
+    "mae",
+    "poisson_nll",
+    "negative_binomial_nll",
+    "binomial_nll",
+    "beta_binomial_nll",
+    "gaussian_nll",
+)
 # Load-time bounds (docs/study-spec.md, "Limits"): far above any real study, low enough that a typo (n_trials: 1e12)
 # or a generated spec gone wrong is refused at once with a message instead of running for hours or exhausting memory.
 MAX_TRIALS = 10_000_000
@@ -51,6 +60,7 @@ WORKERS_PER_CORE = 4
 ALGORITHM_ALIASES = {
     "optuna": "calabaria.algorithms:OptunaAlgorithm",
     "sweep": "calabaria.algorithms:SweepAlgorithm",
+    "abc-smc": "calabaria.algorithms:AbcSmcAlgorithm",
 }
 
 
@@ -94,6 +104,9 @@ class ParameterSpec(SpecModel):
     log: bool = False
     type: Literal["float", "int"] = "float"
     choices: list[Any] | None = None
+    prior: dict[str, Any] | None = Field(
+        None, description="Prior for Bayesian algorithms (abc-smc): {dist: normal|lognormal|beta, ...}; see docs."
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> ParameterSpec:
@@ -128,6 +141,8 @@ class ParameterSpec(SpecModel):
             out = {"low": int(self.low), "high": int(self.high), "type": "int"}  # type: ignore[arg-type]
         if self.log:
             out["log"] = True
+        if self.prior is not None:
+            out["prior"] = dict(self.prior)  # checked by the science package's ParameterSpace
         return out
 
 
@@ -144,6 +159,9 @@ class TargetSpec(SpecModel):
     loss_options: dict[str, Any] = Field(default_factory=dict)
     weight: float = Field(1.0, gt=0)
     combine: Literal["mean_signal", "mean_loss", "mean_likelihood"] = "mean_signal"
+    on_impossible: Literal["penalty", "fail"] = Field(
+        "penalty", description="Data impossible under the simulation (likelihood 0): a graded 1e8+ loss, or FAILED."
+    )
 
     @field_validator("values")
     @classmethod
@@ -179,8 +197,10 @@ class AlgorithmSpec(SpecModel):
     def _ref(cls, value: str) -> str:
         if ":" in value:
             return _check_ref(value, "the algorithm")
-        if not NAME_PATTERN.match(value):
-            raise ValueError(f"{value!r} is neither a known name ('optuna', 'sweep') nor a 'module:Class' reference")
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", value):  # entry point names may hold '-' (abc-smc)
+            raise ValueError(
+                f"{value!r} is neither a known name ('optuna', 'sweep', 'abc-smc') nor a 'module:Class' reference"
+            )
         return value
 
     @model_validator(mode="after")

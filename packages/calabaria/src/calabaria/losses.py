@@ -10,10 +10,19 @@ needs for ``-log(mean likelihood)``.
 | sse | (sim - obs)^2 | the expected value |
 | mse | mean (sim - obs)^2 | the expected value |
 | mae | mean abs(sim - obs) | the expected value |
-| poisson_nll | -log Poisson(obs; rate=sim), full (with log obs!) | the expected count |
+| poisson_nll | -log Poisson(obs; rate=max(sim, rate_floor)), full (with log obs!) | the expected count |
+| negative_binomial_nll | -log NegBinom(obs; mean mu=max(sim, rate_floor), size r); var mu+mu^2/r | expected count |
 | binomial_nll | -log Binomial(obs; n, p=sim) | the probability |
 | beta_binomial_nll | -log BetaBinomial(obs; n, a=p*c, b=(1-p)*c), c = concentration | the probability |
 | gaussian_nll | -log Normal(obs; mean=sim, sd=sigma) | the mean |
+
+Count likelihoods take ``rate_floor`` (default 0, off): simulated rates below it are raised to it before scoring, so
+an epidemic that died out (rate 0 where cases were observed) gets a finite, very poor likelihood instead of an
+impossible one. ``negative_binomial_nll`` takes ``dispersion`` (r > 0, a number) or ``dispersion_column`` (a column of
+the *simulated* output, so a model can carry a fitted dispersion parameter into its output and have it calibrated).
+
+Impossible data (likelihood 0, e.g. a Poisson rate of 0 where cases were seen) raise :class:`ImpossibleError`, a
+LossError: the target decides whether that fails the trial or costs a finite penalty (``on_impossible``).
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ class LossError(ValueError):
     """A loss cannot be computed from the data it was given; the message says what is wrong."""
 
 
+class ImpossibleError(LossError):
+    """The observed data have likelihood 0 under the simulated values (not a malformed input: a very bad fit)."""
+
+
 @dataclass(frozen=True)
 class LossInputs:
     """Aligned data of one target: simulated and observed values, and per-point extras (e.g. ``n``, ``sigma``)."""
@@ -41,21 +54,70 @@ class LossInputs:
     extras: Mapping[str, np.ndarray]
 
 
-def _loglik_poisson(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
+def _floored(rate: np.ndarray, opts: Mapping[str, Any]) -> np.ndarray:
+    floor = float(opts.get("rate_floor", 0.0))
+    return np.maximum(rate, floor) if floor > 0 else rate
+
+
+def _counts(x: LossInputs, loss: str, opts: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     rate, k = x.sim, x.obs
     if np.any(rate < 0):
-        raise LossError(f"poisson_nll needs non-negative simulated rates; got a minimum of {rate.min()!r}")
+        raise LossError(f"{loss} needs non-negative simulated rates; got a minimum of {rate.min()!r}")
     if np.any(k < 0) or np.any(k != np.round(k)):
-        raise LossError("poisson_nll needs observed counts that are non-negative integers")
+        raise LossError(f"{loss} needs observed counts that are non-negative integers")
+    rate = _floored(rate, opts)
     bad = (rate == 0) & (k > 0)
     if np.any(bad):
-        raise LossError(
-            f"poisson_nll: the simulated rate is 0 at {int(bad.sum())} point(s) where cases were observed "
-            "(likelihood 0); simulate a positive expected count there"
+        raise ImpossibleError(
+            f"{loss}: the simulated rate is 0 at {int(bad.sum())} point(s) where cases were observed "
+            "(likelihood 0); set loss_options rate_floor (e.g. 0.1) or simulate a positive expected count there"
         )
+    return rate, k
+
+
+def _loglik_poisson(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
+    rate, k = _counts(x, "poisson_nll", opts)
     from scipy import stats
 
     return stats.poisson.logpmf(k, rate)
+
+
+def _loglik_negative_binomial(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
+    mu, k = _counts(x, "negative_binomial_nll", opts)
+    r = x.extras.get("dispersion")
+    if r is None:
+        raise LossError("negative_binomial_nll needs loss_options dispersion (a number) or dispersion_column")
+    if np.any(~np.isfinite(r)) or np.any(r <= 0):
+        raise LossError("negative_binomial_nll needs a finite dispersion > 0 at every point")
+    from scipy import special
+
+    # NB(k; mean mu, size r) = C(k+r-1, k) (r/(r+mu))^r (mu/(r+mu))^k, written with log-gamma and xlogy so mu = 0
+    # with k = 0 is exactly log 1 = 0 (scipy's nbinom with p = 1 returns the same, but is slower per call).
+    log_total = np.log(r + mu)
+    return (
+        special.gammaln(k + r)
+        - special.gammaln(r)
+        - special.gammaln(k + 1)
+        + r * (np.log(r) - log_total)
+        + special.xlogy(k, mu)
+        - k * log_total
+    )
+
+
+# How an impossible fit is still graded (targets' on_impossible: penalty): count likelihoods are recomputed with the
+# simulated rate floored here, probabilities clipped this far inside (0, 1). Tiny on purpose: each impossible point
+# then costs about -log(1e-6) = 13.8 nats per observed case, so fewer impossible points always score better.
+RESCUE_RATE = 1e-6
+RESCUE_PROBABILITY = 1e-9
+
+
+def _rescue_rate(x: LossInputs, opts: Mapping[str, Any]) -> tuple[LossInputs, dict[str, Any]]:
+    floor = max(float(opts.get("rate_floor", 0.0)), RESCUE_RATE)
+    return LossInputs(np.maximum(x.sim, floor), x.obs, x.extras), {**opts, "rate_floor": floor}
+
+
+def _rescue_probability(x: LossInputs, opts: Mapping[str, Any]) -> tuple[LossInputs, Mapping[str, Any]]:
+    return LossInputs(np.clip(x.sim, RESCUE_PROBABILITY, 1 - RESCUE_PROBABILITY), x.obs, x.extras), opts
 
 
 def _check_probability(p: np.ndarray, loss: str) -> None:
@@ -82,7 +144,7 @@ def _loglik_binomial(x: LossInputs, opts: Mapping[str, Any]) -> np.ndarray:
 
     out = stats.binom.logpmf(k, n, x.sim)
     if np.any(np.isneginf(out)):
-        raise LossError(
+        raise ImpossibleError(
             "binomial_nll: a simulated probability of exactly 0 or 1 contradicts the observed data (likelihood 0)"
         )
     return out
@@ -133,6 +195,8 @@ class Loss:
     loglik: Callable[[LossInputs, Mapping[str, Any]], np.ndarray] | None = None
     options: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()
+    # Inputs (and options) that make an impossible fit possible again, for grading it (see RESCUE_RATE).
+    rescue: Callable[[LossInputs, Mapping[str, Any]], tuple[LossInputs, Mapping[str, Any]]] | None = None
 
     @property
     def is_likelihood(self) -> bool:
@@ -145,7 +209,9 @@ class Loss:
         _check_finite(x, self.name)
         total = float(np.sum(self.loglik(x, opts)))
         if not np.isfinite(total):
-            raise LossError(f"{self.name}: the log-likelihood is {total!r}; the data are impossible under the model")
+            raise ImpossibleError(
+                f"{self.name}: the log-likelihood is {total!r}; the data are impossible under the model"
+            )
         return total
 
     def __call__(self, x: LossInputs, opts: Mapping[str, Any]) -> float:
@@ -173,8 +239,14 @@ LOSSES: dict[str, Loss] = {
     "sse": Loss("sse", distance=_sse),
     "mse": Loss("mse", distance=_mse),
     "mae": Loss("mae", distance=_mae),
-    "poisson_nll": Loss("poisson_nll", loglik=_loglik_poisson),
-    "binomial_nll": Loss("binomial_nll", loglik=_loglik_binomial, options=_BINOMIAL_OPTS),
+    "poisson_nll": Loss("poisson_nll", loglik=_loglik_poisson, options=frozenset({"rate_floor"}), rescue=_rescue_rate),
+    "negative_binomial_nll": Loss(
+        "negative_binomial_nll",
+        loglik=_loglik_negative_binomial,
+        options=frozenset({"rate_floor", "dispersion", "dispersion_column"}),
+        rescue=_rescue_rate,
+    ),
+    "binomial_nll": Loss("binomial_nll", loglik=_loglik_binomial, options=_BINOMIAL_OPTS, rescue=_rescue_probability),
     "beta_binomial_nll": Loss(
         "beta_binomial_nll",
         loglik=_loglik_beta_binomial,
@@ -201,16 +273,26 @@ def check_options(loss: Loss, opts: Mapping[str, Any]) -> None:
     missing = sorted(loss.required - set(opts))
     if missing:
         raise LossError(f"loss {loss.name!r} needs options {missing}")
-    for key in ("n_column", "sigma_column"):
+    for key in ("n_column", "sigma_column", "dispersion_column"):
         if key in opts and (not isinstance(opts[key], str) or not opts[key]):
-            raise LossError(f"loss option {key!r} must name a column of the observed data, got {opts[key]!r}")
-    for key in ("sigma", "concentration", "n"):
+            where = "simulated output" if key == "dispersion_column" else "observed data"
+            raise LossError(f"loss option {key!r} must name a column of the {where}, got {opts[key]!r}")
+    if "rate_floor" in opts:
+        value = opts["rate_floor"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 or not np.isfinite(value):
+            raise LossError(f"loss option 'rate_floor' must be a finite number >= 0, got {value!r}")
+    for key in ("sigma", "concentration", "n", "dispersion"):
         if key in opts:
             value = opts[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or not np.isfinite(value):
                 raise LossError(f"loss option {key!r} must be a positive finite number, got {value!r}")
     if loss.name in ("binomial_nll", "beta_binomial_nll") and ("n" in opts) == ("n_column" in opts):
         raise LossError(f"loss {loss.name!r} needs exactly one of options 'n' (a number) or 'n_column' (a column)")
+    if loss.name == "negative_binomial_nll" and ("dispersion" in opts) == ("dispersion_column" in opts):
+        raise LossError(
+            "loss 'negative_binomial_nll' needs exactly one of options 'dispersion' (a number) or 'dispersion_column' "
+            "(a column of the simulated output, to fit the dispersion as a model parameter)"
+        )
     if loss.name == "gaussian_nll" and ("sigma" in opts) == ("sigma_column" in opts):
         raise LossError("loss 'gaussian_nll' needs exactly one of options 'sigma' (a number) or 'sigma_column'")
 

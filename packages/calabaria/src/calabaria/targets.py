@@ -10,6 +10,15 @@ value columns, a loss and a weight, and how replicates combine:
 :class:`TargetSet` is what a ModelOps worker runs: ``TargetSet.from_config(config)`` (validated eagerly, so a study
 spec can be checked before anything runs) then ``evaluate(replicates)``. Problems raise :class:`TargetError`, a
 ValueError naming the target, which the worker reports as a FAILED trial with that reason: never a silent 0.
+
+``on_impossible`` (per target) decides what data that are *impossible* under the simulation cost (a likelihood of 0:
+a Poisson rate of 0 where cases were observed, an epidemic that died out). ``penalty`` (the default) scores the
+target :data:`IMPOSSIBLE_PENALTY` (1e8) plus the loss recomputed with the simulated rates floored at 1e-6
+(probabilities clipped 1e-9 inside (0, 1); see ``losses.RESCUE_RATE``): a finite loss worse than any possible fit,
+still graded (fewer and smaller impossibilities score better), so the trial completes and every sampler learns from
+it. ``fail`` records the trial FAILED with the reason (the behaviour before this option). With ``combine:
+mean_likelihood`` an impossible replicate contributes likelihood 0 to the mean, exactly; only when every replicate is
+impossible does the penalty apply.
 """
 
 from __future__ import annotations
@@ -29,10 +38,27 @@ import polars as pl
 from modelops_contracts import TargetEvaluation
 
 from .alignment import Alignment, AlignmentError, align, check_columns
-from .losses import Loss, LossError, LossInputs, check_options, get_loss, neg_log_mean_exp
+from .losses import ImpossibleError, Loss, LossError, LossInputs, check_options, get_loss, neg_log_mean_exp
 
 COMBINES = ("mean_signal", "mean_loss", "mean_likelihood")
-_TARGET_KEYS = {"name", "output", "observed", "keys", "asof", "values", "loss", "loss_options", "weight", "combine"}
+ON_IMPOSSIBLE = ("penalty", "fail")
+# Added to the (rescued) loss of a target whose observed data are impossible under the simulation (on_impossible:
+# penalty). Large enough to rank below any possible fit (a Poisson nll of 1e8 needs ~1e7 badly missed counts), finite
+# so the trial is COMPLETED and every sampler can learn from it.
+IMPOSSIBLE_PENALTY = 1e8
+_TARGET_KEYS = {
+    "name",
+    "output",
+    "observed",
+    "keys",
+    "asof",
+    "values",
+    "loss",
+    "loss_options",
+    "weight",
+    "combine",
+    "on_impossible",
+}
 
 
 class TargetError(ValueError):
@@ -136,6 +162,7 @@ class Target:
     loss_options: Mapping[str, Any] = field(default_factory=dict)
     weight: float = 1.0
     combine: str = "mean_signal"
+    on_impossible: str = "penalty"
     # The last alignment grid (see _Grid); one per target and process, replaced whenever a table does not fit it.
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
@@ -195,13 +222,18 @@ class Target:
             raise fail(f"'combine' must be one of {list(COMBINES)}, got {combine!r}")
         if combine == "mean_likelihood" and not loss.is_likelihood:
             raise fail(f"combine 'mean_likelihood' needs a likelihood loss, and {loss.name!r} is not one")
+        on_impossible = cfg.get("on_impossible", "penalty")
+        if on_impossible not in ON_IMPOSSIBLE:
+            raise fail(f"'on_impossible' must be one of {list(ON_IMPOSSIBLE)}, got {on_impossible!r}")
         extra_cols = [options[c] for c in ("n_column", "sigma_column") if c in options]
+        join_cols = [*keys, *([asof] if asof else [])]
         try:
-            check_columns(observed, [*keys, *([asof] if asof else []), *values, *extra_cols], "the observed data")
+            check_columns(observed, [*join_cols, *values, *extra_cols], "the observed data")
         except AlignmentError as exc:
             raise fail(str(exc)) from None
         if observed.height == 0:
             raise fail("the observed data has no rows")
+        _check_unique_keys(observed, join_cols, fail)
         for col in [*values, *extra_cols]:
             series = observed[col]
             if not series.dtype.is_numeric():
@@ -217,6 +249,7 @@ class Target:
             loss_options=MappingProxyType(options),
             weight=float(weight),
             combine=combine,
+            on_impossible=on_impossible,
         )
 
     # --- evaluation ---------------------------------------------------------------------------------------------
@@ -256,7 +289,20 @@ class Target:
             except AlignmentError as exc:
                 raise TargetError(self.name, f"output {self.output!r} of replicate {replicate}: {exc}") from None
             raise
-        return self._loss_inputs(sim_arr, replicate)
+        return self._loss_inputs(sim_arr, replicate, self._sim_extras(sim, grid.rows, replicate))
+
+    def _sim_extras(self, sim: pl.DataFrame, rows: np.ndarray, replicate: int) -> dict[str, np.ndarray]:
+        """Per-point loss extras read from the simulated output (a fitted negative-binomial dispersion)."""
+        col = self.loss_options.get("dispersion_column")
+        if col is None:
+            return {}
+        if col not in sim.columns:
+            raise TargetError(
+                self.name,
+                f"output {self.output!r} of replicate {replicate} has no column {col!r} (loss_options "
+                f"dispersion_column); its columns are {sim.columns}",
+            )
+        return {"dispersion": np.tile(_floats(sim.get_column(col))[rows], len(self.alignment.values))}
 
     def _inputs(self, outputs: Mapping[str, Any], replicate: int) -> LossInputs:
         """One replicate aligned on its own (the reference the faster paths must agree with)."""
@@ -293,7 +339,7 @@ class Target:
         query instead of one per replicate. None when the batch cannot be formed or aligned: the per-replicate path
         then runs and reports the precise problem with its replicate number."""
         n = len(frames)
-        if n < 2:
+        if n < 2 or "dispersion_column" in self.loss_options:
             return None
         try:
             stacked = pl.concat(
@@ -331,11 +377,15 @@ class Target:
             extras["sigma"] = np.tile(column(opts["sigma_column"]), len(cols))
         elif "sigma" in opts:
             extras["sigma"] = np.full(obs_arr.shape, float(opts["sigma"]))
+        if "dispersion" in opts:
+            extras["dispersion"] = np.full(obs_arr.shape, float(opts["dispersion"]))
         for array in (obs_arr, *extras.values()):
             array.setflags(write=False)  # shared by every LossInputs: no loss may modify them in place
         return obs_arr, MappingProxyType(extras)
 
-    def _loss_inputs(self, sim_arr: np.ndarray, replicate: int) -> LossInputs:
+    def _loss_inputs(
+        self, sim_arr: np.ndarray, replicate: int, sim_extras: Mapping[str, np.ndarray] | None = None
+    ) -> LossInputs:
         """The loss's inputs for one replicate's aligned simulated values (value columns concatenated in order)."""
         bad = ~np.isfinite(sim_arr)
         if bad.any():
@@ -345,37 +395,96 @@ class Target:
                 "value(s) at observed points",
             )
         obs_arr, extras = self._observed_arrays
-        return LossInputs(sim_arr, obs_arr, dict(extras))
+        return LossInputs(sim_arr, obs_arr, {**extras, **(sim_extras or {})})
 
     def evaluate(self, replicates: Sequence[Mapping[str, Any]]) -> TargetScore:
         """Score all replicates of one parameter set against this target."""
         if not replicates:
             raise TargetError(self.name, "no replicates to evaluate")
         inputs = self._inputs_all(replicates)
+        impossible: list[str] = []
+        penalise = self.on_impossible == "penalty"
+
+        def scored(x: LossInputs) -> float:
+            try:
+                return self.loss(x, self.loss_options)
+            except ImpossibleError as exc:
+                if not penalise:
+                    raise
+                impossible.append(str(exc))
+                return IMPOSSIBLE_PENALTY + self._rescued(x, lambda y, o: self.loss(y, o))
+
         try:
             if self.combine == "mean_signal":
                 mean_sim = np.mean(np.stack([x.sim for x in inputs]), axis=0)
                 first = inputs[0]
-                loss = self.loss(LossInputs(mean_sim, first.obs, first.extras), self.loss_options)
+                loss = scored(LossInputs(mean_sim, first.obs, first.extras))
                 per_rep: tuple[float, ...] = ()
             elif self.combine == "mean_loss":
-                per_rep = tuple(self.loss(x, self.loss_options) for x in inputs)
+                per_rep = tuple(scored(x) for x in inputs)
                 loss = float(np.mean(per_rep))
             else:
-                logliks = np.array([self.loss.log_likelihood(x, self.loss_options) for x in inputs])
-                per_rep = tuple(float(-v) for v in logliks)
-                loss = neg_log_mean_exp(logliks)
+                logliks = np.array([self._loglik(x, impossible) for x in inputs])
+                # An impossible replicate has likelihood 0 and counts as such in the mean; all of them: the penalty.
+                if np.all(np.isneginf(logliks)):
+                    rescued = np.array([-self._rescued(x, self.loss.log_likelihood) for x in inputs])
+                    per_rep = tuple(float(IMPOSSIBLE_PENALTY + v) for v in rescued)
+                    loss = IMPOSSIBLE_PENALTY + neg_log_mean_exp(-rescued)
+                else:
+                    per_rep = tuple(float(-v) if np.isfinite(v) else IMPOSSIBLE_PENALTY for v in logliks)
+                    loss = neg_log_mean_exp(logliks)
         except LossError as exc:
             raise TargetError(self.name, str(exc)) from None
         if not math.isfinite(loss):
             raise TargetError(self.name, f"the loss is {loss!r}")
         sims = np.stack([x.sim for x in inputs])
-        summary = {
+        summary: dict[str, Any] = {
             "points": int(inputs[0].obs.size),
             "obs_mean": float(np.mean(inputs[0].obs)),
             "sim_mean": float(np.mean(sims)),
         }
+        if impossible:
+            summary["impossible"] = {"count": len(impossible), "first": impossible[0]}
         return TargetScore(loss, per_rep, summary)
+
+    def _rescued(self, x: LossInputs, score: Any) -> float:
+        """``score`` of inputs made possible (rates floored, probabilities clipped), 0 when the loss cannot be."""
+        if self.loss.rescue is None:
+            return 0.0
+        y, opts = self.loss.rescue(x, self.loss_options)
+        try:
+            value = float(score(y, opts))
+        except LossError:
+            return 0.0
+        return value if math.isfinite(value) else 0.0
+
+    def _loglik(self, x: LossInputs, impossible: list[str]) -> float:
+        try:
+            return self.loss.log_likelihood(x, self.loss_options)
+        except ImpossibleError as exc:
+            if self.on_impossible != "penalty":
+                raise
+            impossible.append(str(exc))
+            return -math.inf
+
+
+def _check_unique_keys(observed: pl.DataFrame, join_cols: Sequence[str], fail: Any) -> None:
+    """Each observed key must appear once: a duplicate would be scored twice against one simulated value."""
+    if not join_cols:
+        return
+    dupes = observed.select(join_cols).is_duplicated()
+    if not dupes.any():
+        return
+    rows = [int(i) for i in np.flatnonzero(dupes.to_numpy())]
+    example = observed.row(rows[0], named=True)
+    key = {c: example[c] for c in join_cols}
+    same = [r for r in rows if observed.row(r, named=True)[join_cols[0]] == key[join_cols[0]]]
+    same = [r for r in same if {c: observed.row(r, named=True)[c] for c in join_cols} == key][:5]
+    raise fail(
+        f"the observed data have {len(rows)} rows with a repeated key {list(join_cols)}; e.g. key {key} at rows "
+        f"{same} (counted from 0; lines {[r + 2 for r in same]} of a CSV with a header); aggregate or drop "
+        "duplicates so each key appears once"
+    )
 
 
 @dataclass(frozen=True)
