@@ -119,8 +119,8 @@ def impossible_count(trials: pl.DataFrame) -> int:
 
 
 def science_report(store: RunStore, trials: pl.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """What `mops runs show` adds to every run's report (failure reasons are the CLI's own): penalised trials, the posterior, and the
-    counts and output location of a forward simulation study."""
+    """What `mops runs show` adds to every run's report: penalised trials, the posterior, and the counts and output
+    location of a forward simulation study (failure reasons are grouped by the CLI's own failure_summary)."""
     out: dict[str, Any] = {
         "impossible_penalised": impossible_count(trials),
         "posterior": posterior_summary(store),
