@@ -76,12 +76,13 @@ class _Job:
 
 
 def is_simulation_spec(path: str | Path) -> bool:
-    """True when the YAML file says ``kind: Simulation`` (cheap: no validation)."""
-    import yaml
+    """True when the YAML file says ``kind: Simulation`` (cheap: no validation). Read through the input boundary, so a
+    FIFO, a huge file or a YAML bomb is never read here; a bad file answers False and the study loader explains it."""
+    from modelops.specs.inputs import read_yaml_file
 
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml_file(path)
+    except (OSError, SpecError):
         return False
     return isinstance(data, dict) and data.get("kind") == "Simulation"
 
