@@ -9,6 +9,7 @@ PostgreSQL and write their run records to the object store.
 from __future__ import annotations
 
 import os
+import re
 import secrets as _secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,40 @@ class StudyFilesError(ValueError):
     """The study directory cannot be shipped in a ConfigMap; the message says why and what to do."""
 
 
+# A ConfigMap is readable by anyone who may read the namespace and is never encrypted at rest: a file that looks
+# like a credential must not go there. Names first (cheap, and catches empty templates a user is about to fill in),
+# then content markers of the secrets a modeller is likely to have lying around (cloud keys, SAS, private keys, DSNs
+# with a password).
+CREDENTIAL_NAMES = re.compile(
+    r"(^|[-_.])(credentials?|secrets?|passwords?|passwd|tokens?|api[-_]?keys?|private[-_]?key|service[-_]?account"
+    r"|kubeconfig|\.?env|\.?pgpass|\.?netrc|id_(rsa|dsa|ecdsa|ed25519))([-_.]|$)",
+    re.IGNORECASE,
+)
+CREDENTIAL_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".crt", ".env")
+CREDENTIAL_MARKERS = (
+    re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(rb"AccountKey=[A-Za-z0-9+/=]{20,}"),
+    re.compile(rb"SharedAccessSignature=|[?&]sig=[A-Za-z0-9%+/=]{20,}|\bsv=\d{4}-\d{2}-\d{2}&.*\bsig="),
+    re.compile(rb'"(client_secret|private_key|access_token|refresh_token|password)"\s*:\s*"[^"]+'),
+    re.compile(rb"postgres(ql)?(\+\w+)?://[^:/@\s]+:[^@/\s]+@"),
+    re.compile(rb"(AKIA|ASIA)[0-9A-Z]{16}"),  # an AWS access key id
+    re.compile(rb"gh[pousr]_[A-Za-z0-9]{36}"),  # a GitHub token
+)
+
+
+def credential_reason(rel: str, data: bytes) -> str | None:
+    """Why the file at ``rel`` looks like a credential (its name or a marker in its content), or None."""
+    name = rel.rsplit("/", 1)[-1]
+    if CREDENTIAL_NAMES.search(name.rsplit(".", 1)[0] if "." in name[1:] else name) or name.lower().endswith(
+        CREDENTIAL_SUFFIXES
+    ):
+        return "its name looks like a credential file"
+    for marker in CREDENTIAL_MARKERS:
+        if marker.search(data):
+            return "its content looks like a credential (a key, token, SAS or a connection string with a password)"
+    return None
+
+
 @dataclass(frozen=True)
 class StudyFiles:
     """The study YAML and the small data and code files under its directory, shipped in a ConfigMap.
@@ -82,6 +117,14 @@ class StudyFiles:
             if path.suffix not in STUDY_SUFFIXES and path != study_file:
                 continue
             data = path.read_bytes()
+            why = credential_reason(rel.as_posix(), data)
+            if why is not None:
+                raise StudyFilesError(
+                    f"{path} is not shipped to the runners: {why}, and the study files go into a ConfigMap (stored "
+                    "unencrypted, readable by anyone who can read the namespace). Move it out of the study's "
+                    "directory; the runners get their credentials from Secrets (PG* for the central store, workload "
+                    "identity or AZURE_STORAGE_* for the object store), see docs/kubernetes.md"
+                )
             total += len(data)
             files[rel.as_posix()] = data
         if total > STUDY_FILES_LIMIT:
