@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
+from modelops.k8s.identity import WorkloadIdentity
 from modelops.k8s.workspace import RegistryCredentials, build_workspace
 from modelops.specs.adaptive import AdaptiveSpec
 from modelops.specs.base import parse_spec
@@ -56,6 +57,18 @@ def full_workspace() -> WorkspaceSpec:
     )
 
 
+IDENTITY = WorkloadIdentity(
+    client_id="22222222-2222-2222-2222-222222222222",
+    tenant_id="11111111-1111-1111-1111-111111111111",
+    storage_account="mopsdevstab12cd34",
+)
+
+
+def identity_workspace_manifests() -> list[dict]:
+    """The workspace with workload identity instead of a SAS Secret (namespace modelops-wi)."""
+    return build_workspace(full_workspace(), "modelops-wi", identity=IDENTITY)
+
+
 def workspace_manifests() -> list[dict]:
     return build_workspace(
         full_workspace(),
@@ -82,7 +95,9 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
     single = parse_spec(AdaptiveSpec, adaptive_doc())
     plan1 = AdaptivePlan.for_run(single, "solo", "solo", "modelops-solo", study)
     b1, i1, r1 = build_adaptive(single, plan1)
-    return {"shared": b + i + r, "single": b1 + i1 + r1}
+    plan2 = AdaptivePlan.for_run(shared, "wi-run", "wi-run", "modelops-wi-run", study)
+    b2, i2, r2 = build_adaptive(shared, plan2, pg_secrets=generate_secrets(shared), identity=IDENTITY)
+    return {"shared": b + i + r, "single": b1 + i1 + r1, "identity": b2 + i2 + r2}
 
 
 def by_kind(manifests: list[dict], kind: str) -> list[dict]:
@@ -102,7 +117,13 @@ def pod_specs(manifests: list[dict]) -> list[dict]:
 @pytest.fixture
 def all_manifests(study_dir: Path) -> list[dict]:
     variants = adaptive_variants(study_dir / "study.yaml")
-    return workspace_manifests() + variants["shared"] + variants["single"]
+    return (
+        workspace_manifests()
+        + identity_workspace_manifests()
+        + variants["shared"]
+        + variants["single"]
+        + variants["identity"]
+    )
 
 
 class Pick:
@@ -116,6 +137,7 @@ class Pick:
     full_workspace = staticmethod(full_workspace)
     workspace_manifests = staticmethod(workspace_manifests)
     adaptive_variants = staticmethod(adaptive_variants)
+    identity_workspace_manifests = staticmethod(identity_workspace_manifests)
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from modelops.specs.workspace import ImagePull, WorkspaceSpec
 
 def test_k8s_every_pod_runs_restricted(all_manifests: list[dict], pick) -> None:
     pods = pick.pod_specs(all_manifests)
-    assert len(pods) == 7  # scheduler, 2 worker groups; postgres, init, runner; a solo runner
+    # scheduler, 2 worker groups; postgres, init, runner; a solo runner; the same 3 + 3 with workload identity
+    assert len(pods) == 13
     for pod in pods:
         assert pod["automountServiceAccountToken"] is False
         sc = pod["securityContext"]

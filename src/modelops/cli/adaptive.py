@@ -21,6 +21,7 @@ from modelops.cli.workspace import (
     cluster_kubeconfig,
     errors_as_messages,
     infra_ref_or_fail,
+    object_store_access,
     pulumi_context,
     read_kubeconfig,
     storage_binding,
@@ -79,17 +80,19 @@ def render(
     output works on any cluster (until the init Job has made the database, runner pods fail and are retried).
     Object-store credentials come from AZURE_STORAGE_* in your environment.
     """
-    from modelops.k8s.adaptive import build_adaptive, generate_secrets, object_store_env_from
+    from modelops.k8s.adaptive import build_adaptive, generate_secrets
     from modelops.k8s.render import to_yaml
 
     with errors_as_messages():
         spec, plan = _plan(spec_path, run_id)
+        identity, _, env_vars = object_store_access(spec.spec.object_store, None, render=True)
         base, init, runners = build_adaptive(
             spec,
             plan,
             pg_secrets=generate_secrets(spec),
-            results_env=object_store_env_from() or None,
+            results_env=env_vars or None,
             credentials=_credentials(spec),
+            identity=identity,
         )
     typer.echo(to_yaml(base + init + runners, show_secrets=show_secrets), nl=False)
 
@@ -127,7 +130,8 @@ def up(
                 highlight=False,
             )
         kc = read_kubeconfig(kubeconfig)
-        env_for_results = storage_env(storage) if plan.runs_url else {}
+        identity, federation, env_vars = object_store_access(spec.spec.object_store, storage)
+        env_for_results = env_vars if plan.runs_url else {}
         program = adaptive_program(
             spec,
             plan,
@@ -135,6 +139,8 @@ def up(
             kubeconfig=kc,
             results_env=env_for_results or None,
             credentials=_credentials(spec),
+            identity=identity,
+            federation=federation,
         )
         outputs = automation.up(
             ctx, "adaptive", program, run_id=run_id, on_output=None if as_json else pulumi_progress()

@@ -91,4 +91,13 @@ def env() -> None:
         binding = StorageBinding.from_outputs(automation.read_outputs(context(global_config()), "storage"))
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
-    err_console.print(f"[dim]SAS token valid until {binding.sas_expiry or 'unknown'}[/]")
+    if binding.mode == "sas":
+        err_console.print(f"[dim]SAS token valid until {binding.sas_expiry or 'unknown'}[/]")
+    else:
+        # No key or SAS exists: this shell reaches the containers as the user (`az login`) through
+        # DefaultAzureCredential, which needs a Storage Blob Data role of its own on the containers.
+        typer.echo("export AZURE_STORAGE_ANON=false")
+        err_console.print(
+            "[dim]workload identity: no SAS is issued; adlfs uses your `az login` (you need Storage Blob Data "
+            "Contributor on the containers)[/]"
+        )

@@ -46,6 +46,7 @@ def errors_as_messages() -> Iterator[None]:
     from modelops.infra.naming import NamingError
     from modelops.k8s.adaptive import StudyFilesError
     from modelops.k8s.cluster import ClusterError
+    from modelops.k8s.identity import IdentityConfigError
     from modelops.k8s.workspace import K8sConfigError
     from modelops.specs.base import SpecError
 
@@ -55,7 +56,7 @@ def errors_as_messages() -> Iterator[None]:
         fail(str(exc), hint="fix the fields listed above; docs/kubernetes.md describes every key")
     except InfraError as exc:
         fail(exc.message, hint=exc.hint, code=exc.exit_code)
-    except (K8sConfigError, StudyFilesError, NamingError, BindingError) as exc:
+    except (K8sConfigError, StudyFilesError, NamingError, BindingError, IdentityConfigError) as exc:
         fail(str(exc))
     except ClusterError as exc:
         fail(str(exc))
@@ -117,13 +118,29 @@ def storage_binding(ctx: Any) -> Any | None:
 
 
 def storage_env(binding: Any | None) -> dict[str, str]:
-    """Object-store variables for pods: the storage binding's account and SAS, else the caller's AZURE_STORAGE_*."""
+    """Object-store variables for pods (the SAS fallback): the storage binding's account and SAS, else the caller's
+    AZURE_STORAGE_*."""
     from modelops.infra.bindings import STORAGE_ACCOUNT_ENV
     from modelops.k8s.adaptive import object_store_env_from
 
     if binding is not None:
         return {STORAGE_ACCOUNT_ENV: binding.account_name, **binding.secret_env()}
     return object_store_env_from()
+
+
+def object_store_access(access: Any, binding: Any | None, *, render: bool = False) -> tuple[Any, Any, dict[str, str]]:
+    """(workload identity or None, federation or None, SAS-mode env) for pods, from the spec's ``object_store`` and
+    the storage stack's binding. With workload identity no credential is read from anywhere, so a SAS exported in
+    this shell cannot end up in a Secret."""
+    from modelops.infra.components.identity import Federation
+    from modelops.k8s.adaptive import object_store_env_from
+    from modelops.k8s.identity import resolve_identity
+
+    identity = resolve_identity(access, binding)
+    if identity is not None:
+        federation = Federation.from_outputs(vars(binding)) if binding is not None and not render else None
+        return identity, federation, {}
+    return None, None, object_store_env_from() if render else storage_env(binding)
 
 
 # --- commands --------------------------------------------------------------------------------------------------------
@@ -150,14 +167,16 @@ def render(
     Secret values (the GHCR pull secret, object-store credentials from AZURE_STORAGE_* in your environment) are
     redacted unless --show-secrets.
     """
-    from modelops.k8s.adaptive import object_store_env_from
     from modelops.k8s.render import to_yaml
     from modelops.k8s.workspace import build_workspace
 
     with errors_as_messages():
         spec = _load(spec_path)
         ns = spec.namespace_for(global_config(env).environment)
-        manifests = build_workspace(spec, ns, credentials=_credentials(spec), storage_env=object_store_env_from())
+        identity, _, env_vars = object_store_access(spec.spec.object_store, None, render=True)
+        manifests = build_workspace(
+            spec, ns, credentials=_credentials(spec), storage_env=env_vars or None, identity=identity
+        )
     typer.echo(to_yaml(manifests, show_secrets=show_secrets), nl=False)
 
 
@@ -183,13 +202,16 @@ def up(
         ctx = pulumi_context(env, create=True)
         ns = spec.namespace_for(ctx.environment)
         kc = read_kubeconfig(kubeconfig)
+        identity, federation, env_vars = object_store_access(spec.spec.object_store, storage_binding(ctx))
         program = workspace_program(
             spec,
             namespace=ns,
             infra_ref=infra_ref_or_fail(ctx, kc),
             kubeconfig=kc,
             credentials=credentials,
-            storage_env=storage_env(storage_binding(ctx)) or None,
+            storage_env=env_vars or None,
+            identity=identity,
+            federation=federation,
         )
         outputs = automation.up(ctx, "workspace", program, on_output=None if as_json else pulumi_progress())
     _print_outputs(outputs, as_json, title=f"workspace {ns}")

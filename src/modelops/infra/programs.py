@@ -53,6 +53,7 @@ def infra_program(plan: StackPlan, ctx: PulumiContext | None = None) -> PulumiPr
                 "kubelet_object_id": cluster.kubelet_object_id,
                 "cluster_id": cluster.cluster_id,
                 "fqdn": cluster.fqdn,
+                "oidc_issuer_url": cluster.oidc_issuer_url,
                 "kubernetes_version": config.kubernetes_version,
             }
         )
@@ -101,7 +102,11 @@ def storage_program(plan: StackPlan, ctx: PulumiContext | None = None, now: date
             location=infra.require_output("location"),
             expiry=expiry,
         )
-        _export(store.outputs)
+        outputs = dict(store.outputs)
+        if config.auth == "workload_identity":
+            # The planes federate their ServiceAccounts against the cluster's issuer; hand it on with the identity.
+            outputs["oidc_issuer_url"] = infra.require_output("oidc_issuer_url")
+        _export(outputs)
 
     return program
 

@@ -28,6 +28,7 @@ from modelops.k8s.common import (
     pod_spec,
     secret,
 )
+from modelops.k8s.identity import WorkloadIdentity
 from modelops.k8s.postgres import PostgresNames, PostgresSecrets, build_postgres, init_sql
 from modelops.k8s.workspace import (
     PULL_SECRET,
@@ -248,14 +249,21 @@ def build_adaptive(
     pg_secrets: PostgresSecrets | None = None,
     results_env: Mapping[str, Any] | None = None,
     credentials: RegistryCredentials | None = None,
+    identity: WorkloadIdentity | None = None,
 ) -> tuple[list[Manifest], list[Manifest], list[Manifest]]:
     """The run's manifests as three apply phases: (base, init, runners).
 
     ``base``: namespace, policies, Secrets, PostgreSQL, study ConfigMap, runs PVC. ``init``: the PostgreSQL init
     Job, which must finish before ``runners`` (the runner Job) start, or the first ``mops run`` finds no database.
     ``pg_secrets`` is required when the spec has a central store; ``results_env`` (AZURE_STORAGE_* variables) when
-    results go to an az:// URL.
+    results go to an az:// URL with the SAS fallback; ``identity`` instead makes the runners act as the workspace's
+    workload identity (a federated ServiceAccount in the run's namespace; no credential in any Secret).
     """
+    if identity is not None and results_env:
+        raise K8sConfigError(
+            "both a workload identity and object-store credentials were given; workload identity needs no SAS or key "
+            "(unset AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING, or use storage auth: sas)"
+        )
     body = spec.spec
     ns = plan.namespace
     base_lbls = labels("adaptive", plan.slug, **{RUN_ID_LABEL: _label_value(plan.run_id)})
@@ -266,6 +274,8 @@ def build_adaptive(
     if credentials is not None:
         base.append(pull_secret_manifest(ns, credentials, base_lbls))
         pull_secrets.append(PULL_SECRET)
+    if identity is not None:
+        base.append(identity.service_account_manifest(ns, base_lbls))
 
     env_from: list[dict[str, Any]] = []
     init: list[Manifest] = []
@@ -315,7 +325,7 @@ def build_adaptive(
     elif results_env:
         base.append(secret(plan.results_secret, ns, base_lbls, results_env))
         env_from.append({"secretRef": {"name": plan.results_secret}})
-    elif plan.runs_url.startswith(AZURE_SCHEMES):
+    elif plan.runs_url.startswith(AZURE_SCHEMES) and identity is None:
         raise K8sConfigError(
             f"results go to {plan.runs_url}, but there are no object-store credentials: give the storage "
             f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
@@ -323,12 +333,17 @@ def build_adaptive(
         )
 
     runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
+    env: list[dict[str, Any]] = [{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}]
+    if identity is not None:
+        env += identity.env()
+        mounts.append(identity.mount())
+        volumes.append(identity.volume())
     c = container(
         "runner",
         spec.image,
         command=["mops", "run"],
         args=runner_args(plan),
-        env=[{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}],
+        env=env,
         env_from=env_from,
         resources=body.runners.resources.as_dict(),
         mounts=mounts,
@@ -358,6 +373,7 @@ def build_adaptive(
                     tolerations=[t.as_dict() for t in body.runners.tolerations],
                     image_pull_secrets=pull_secrets,
                     restart_policy="OnFailure",
+                    service_account=identity.service_account if identity is not None else None,
                 ),
             },
         },

@@ -27,6 +27,7 @@ from modelops.k8s.common import (
     secret,
     selector_labels,
 )
+from modelops.k8s.identity import WorkloadIdentity
 from modelops.specs.workspace import ImagePull, WorkerGroup, WorkspaceSpec
 
 SCHEDULER = "dask-scheduler"
@@ -185,7 +186,14 @@ def worker_args(group: WorkerGroup, address: str) -> list[str]:
     ]
 
 
-def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list[str], storage: bool) -> Manifest:
+def _worker(
+    spec: WorkspaceSpec,
+    group: WorkerGroup,
+    ns: str,
+    pull_secrets: list[str],
+    storage: bool,
+    identity: WorkloadIdentity | None = None,
+) -> Manifest:
     name = worker_name(group)
     lbls = labels(name, ns, **{"app.kubernetes.io/component": "worker", "modelops.io/worker-group": group.name})
     res = group.resources.as_dict()
@@ -209,6 +217,12 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
         {"name": "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "value": "False"},
     ]
     env_from = [{"secretRef": {"name": STORAGE_SECRET}}] if storage else []
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if identity is not None:
+        env += identity.env()
+        mounts.append(identity.mount())
+        volumes.append(identity.volume())
     c = container(
         "worker",
         spec.image,
@@ -217,6 +231,7 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
         env=env,
         env_from=env_from,
         resources=res,
+        mounts=mounts,
         ports=[{"name": "http-health", "containerPort": WORKER_HTTP_PORT, "protocol": "TCP"}],
         probes={
             # The first worker process of the pod serves /health on 8788; the nanny restarts a dead process.
@@ -246,9 +261,11 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
                 "metadata": {"labels": lbls},
                 "spec": pod_spec(
                     [c],
+                    volumes=volumes,
                     node_selector=node_selector,
                     tolerations=tolerations,
                     image_pull_secrets=pull_secrets,
+                    service_account=identity.service_account if identity is not None else None,
                 ),
             },
         },
@@ -261,13 +278,20 @@ def build_workspace(
     *,
     credentials: RegistryCredentials | None = None,
     storage_env: Mapping[str, Any] | None = None,
+    identity: WorkloadIdentity | None = None,
 ) -> list[Manifest]:
     """Every manifest of the workspace, in apply order.
 
     ``credentials``: the GHCR pull secret (see ``registry_credentials``); ``storage_env``: object-store variables
     (AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_SAS_TOKEN, ...) the workers get through a Secret, for the simulation
-    cache and raw outputs; ``namespace_name`` is ``spec.namespace_for(environment)``.
+    cache and raw outputs (the SAS fallback); ``identity``: the workload identity the workers act as instead, with
+    no credential in any Secret (both together are refused); ``namespace_name`` is ``spec.namespace_for(environment)``.
     """
+    if identity is not None and storage_env:
+        raise K8sConfigError(
+            "both a workload identity and object-store credentials were given; workload identity needs no SAS or key "
+            "(unset AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING, or use storage auth: sas)"
+        )
     ns = namespace_name
     base = labels("workspace", ns)
     out: list[Manifest] = [namespace(ns, {**base, network.PLANE_LABEL: "workspace"})]
@@ -277,9 +301,11 @@ def build_workspace(
         pull_secrets.append(PULL_SECRET)
     if storage_env:
         out.append(secret(STORAGE_SECRET, ns, base, storage_env))
+    if identity is not None:
+        out.append(identity.service_account_manifest(ns, base))
     out += network.baseline_policies(ns)
     out.append(network.scheduler_ingress_from_adaptive(ns, scheduler_selector(ns)))
     out += _scheduler(spec, ns, pull_secrets)
     for group in spec.spec.all_groups():
-        out.append(_worker(spec, group, ns, pull_secrets, bool(storage_env)))
+        out.append(_worker(spec, group, ns, pull_secrets, bool(storage_env), identity))
     return out

@@ -27,6 +27,7 @@ from modelops.specs.base import SpecError, SpecModel, load_spec, read_yaml
 from modelops.specs.workspace import (
     ImagePull,
     Metadata,
+    ObjectStoreAccess,
     Placement,
     Resources,
     check_dns_label,
@@ -120,6 +121,7 @@ class AdaptiveBody(SpecModel):
     runners: Runners = Field(default_factory=Runners)
     central_store: CentralStore | None = None
     results: Results = Field(default_factory=Results)
+    object_store: ObjectStoreAccess = Field(default_factory=ObjectStoreAccess)
 
     @model_validator(mode="after")
     def _replicas_need_store(self) -> AdaptiveBody:

@@ -15,7 +15,7 @@ aks:
   labels: {team: epi}                # added to the workload pool (which is always modelops.io/role=cpu)
   taints: []                         # e.g. ["dedicated=modelops:NoSchedule"]
 acr: {enabled: true, sku: Basic}     # name default modelops{env}acr{user}
-storage: {enabled: true, sas_days: 30}
+storage: {enabled: true, auth: workload_identity}   # or auth: sas (sas_days: 30), the explicit fallback
 ssh: {mode: ephemeral}               # | {mode: path, pubkey_path: ~/.ssh/id_ed25519.pub} | {mode: env, pubkey_env: VAR}
 auth: {use_azure_cli: true}          # or use_azure_cli: false with
                                      #   service_principal: {client_id: GUID, client_secret_env: ARM_CLIENT_SECRET}
@@ -175,7 +175,11 @@ class AcrSpec(SpecModel):
 class StorageSpec(SpecModel):
     enabled: bool = True
     sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS"] = "Standard_LRS"
-    # Lifetime of the read/write SAS token workers use; `mops storage up` again issues a fresh one.
+    # How pods reach the containers. workload_identity: a managed identity through federated ServiceAccounts (no
+    # key or SAS anywhere; the account refuses shared-key requests). sas: the explicit fallback, a read/write SAS
+    # in a Kubernetes Secret, for clusters without an OIDC issuer.
+    auth: Literal["workload_identity", "sas"] = "workload_identity"
+    # Lifetime of the read/write SAS token (auth: sas); `mops storage up` again issues a fresh one.
     sas_days: int = Field(30, ge=1, le=365)
 
 

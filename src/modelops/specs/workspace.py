@@ -170,6 +170,36 @@ class ImagePull(SpecModel):
         return "none"
 
 
+class ObjectStoreAccess(SpecModel):
+    """How pods reach the object store (results, the simulation cache, bundles).
+
+    ``auth``: ``workload_identity`` (a federated ServiceAccount acting as the workspace's managed identity; no key,
+    SAS or password anywhere), ``sas`` (the explicit fallback: a SAS or connection string in a Secret), or unset:
+    what the storage stack was brought up with (`mops storage up`), else ``sas`` when AZURE_STORAGE_* is exported.
+    ``storage_account``, ``client_id`` and ``tenant_id`` default to the storage stack's outputs; set them to
+    `render` manifests without Pulumi (none of them is a secret).
+    """
+
+    auth: Literal["workload_identity", "sas"] | None = None
+    storage_account: str | None = None
+    client_id: str | None = None
+    tenant_id: str | None = None
+
+    @field_validator("client_id", "tenant_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$", value):
+            raise ValueError(f"{value!r} is not a GUID (see `mops storage status`: identity_client_id/_tenant_id)")
+        return value
+
+    @field_validator("storage_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9]{3,24}$", value):
+            raise ValueError(f"storage account {value!r} must be 3-24 lowercase letters and digits")
+        return value
+
+
 class GpuShape(SpecModel):
     vendor: Literal["nvidia"] = "nvidia"
     count: int = Field(1, ge=1, le=16)
@@ -227,6 +257,7 @@ class WorkspaceBody(SpecModel):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     workers: WorkerGroup = Field(default_factory=WorkerGroup)
     worker_groups: list[WorkerGroup] = Field(default_factory=list)
+    object_store: ObjectStoreAccess = Field(default_factory=ObjectStoreAccess)
 
     @field_validator("namespace")
     @classmethod

@@ -125,6 +125,8 @@ def storage_config(
         environment=environment,
         sku=spec.storage.sku,
         sas_days=spec.storage.sas_days,
+        auth=spec.storage.auth,
+        subscription_id=spec.subscription_id,
         containers=containers,
         tags={"env": environment, **spec.tags},
     )
