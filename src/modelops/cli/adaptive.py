@@ -313,3 +313,32 @@ def logs(
             typer.echo(text, nl=not text.endswith("\n"))
     if not printed:
         fail(f"no pods of Job {job} in {ns} yet", hint=f"check `mops adaptive status {run_id}`")
+
+
+@app.command("bootstrap-store", hidden=True)
+def bootstrap_store(
+    database: str = typer.Option(..., "--database", help="The run's database on the managed server."),
+    user: str = typer.Option(..., "--user", help="The runtime role the runners log in as."),
+    schema: str = typer.Option("optuna", "--schema", help="The one schema the runtime role owns."),
+    admin_password_file: Path = typer.Option(..., "--admin-password-file", help="The admin password (from Key Vault)."),
+    runtime_password_file: Path = typer.Option(..., "--runtime-password-file", help="The runtime role's password."),
+) -> None:
+    """The managed store's bootstrap Job (admin -> runtime role separation); idempotent.
+
+    PGHOST, PGPORT, PGUSER (the admin), PGSSLMODE and PGSSLROOTCERT come from the environment, read by libpq;
+    the passwords from files the Secrets Store CSI driver mounts from Key Vault.
+    """
+    from modelops.infra.pg_bootstrap import Bootstrap, BootstrapError, bootstrap, read_secret_file
+    from modelops.specs.adaptive import ManagedStore
+
+    try:
+        # The same identifier rules as the spec: these names go into SQL.
+        ManagedStore(kind="managed", database=database, user=user, schema=schema)
+        plan = Bootstrap(database, user, schema, read_secret_file(runtime_password_file, "runtime password"))
+        admin = read_secret_file(admin_password_file, "admin password")
+        for step in bootstrap("dbname=postgres", plan, admin_password=admin):
+            console.print(step, highlight=False)
+    except BootstrapError as exc:
+        fail(str(exc), hint="check the server's firewall/private access, the admin secret in Key Vault, and PGHOST")
+    except ValueError as exc:
+        fail(str(exc))
