@@ -8,6 +8,7 @@ import pytest
 
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
 from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.managed_store import ManagedStoreTarget
 from modelops.k8s.workspace import RegistryCredentials, build_workspace
 from modelops.specs.adaptive import AdaptiveSpec
 from modelops.specs.base import parse_spec
@@ -97,7 +98,30 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
     b1, i1, r1 = build_adaptive(single, plan1)
     plan2 = AdaptivePlan.for_run(shared, "wi-run", "wi-run", "modelops-wi-run", study)
     b2, i2, r2 = build_adaptive(shared, plan2, pg_secrets=generate_secrets(shared), identity=IDENTITY)
-    return {"shared": b + i + r, "single": b1 + i1 + r1, "identity": b2 + i2 + r2}
+    managed = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(
+            runners={"replicas": 3},
+            central_store={"kind": "managed", "egress_cidr": "10.20.3.0/24"},
+            results={"url": "az://results/runs"},
+        ),
+    )
+    plan3 = AdaptivePlan.for_run(managed, "mg-run", "mg-run", "modelops-mg-run", study)
+    target = ManagedStoreTarget.resolve(
+        managed.spec.central_store,
+        "mg-run",
+        host="modelops-dev-pg-alice.postgres.database.azure.com",
+        admin_user="modelops_admin",
+        key_vault="modelopsdevkvab12cd34",
+        admin_client_id="33333333-3333-3333-3333-333333333333",
+    )
+    b3, i3, r3 = build_adaptive(managed, plan3, identity=IDENTITY, managed=target)
+    return {
+        "shared": b + i + r,
+        "single": b1 + i1 + r1,
+        "identity": b2 + i2 + r2,
+        "managed": b3 + i3 + r3,
+    }
 
 
 def by_kind(manifests: list[dict], kind: str) -> list[dict]:
@@ -123,6 +147,7 @@ def all_manifests(study_dir: Path) -> list[dict]:
         + variants["shared"]
         + variants["single"]
         + variants["identity"]
+        + variants["managed"]
     )
 
 

@@ -23,8 +23,9 @@ from modelops.specs.workspace import ImagePull, WorkspaceSpec
 
 def test_k8s_every_pod_runs_restricted(all_manifests: list[dict], pick) -> None:
     pods = pick.pod_specs(all_manifests)
-    # scheduler, 2 worker groups; postgres, init, runner; a solo runner; the same 3 + 3 with workload identity
-    assert len(pods) == 13
+    # scheduler, 2 worker groups; postgres, init, runner; a solo runner; the same 3 + 3 with workload identity;
+    # a managed-store run's bootstrap Job and runner
+    assert len(pods) == 15
     for pod in pods:
         assert pod["automountServiceAccountToken"] is False
         sc = pod["securityContext"]

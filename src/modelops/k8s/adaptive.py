@@ -29,6 +29,14 @@ from modelops.k8s.common import (
     secret,
 )
 from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.managed_store import (
+    ManagedStoreTarget,
+    build_managed_store,
+    csi_mount,
+    csi_volume,
+    runner_command,
+    runtime_spc_name,
+)
 from modelops.k8s.postgres import PostgresNames, PostgresSecrets, build_postgres, init_sql
 from modelops.k8s.workspace import (
     PULL_SECRET,
@@ -38,7 +46,7 @@ from modelops.k8s.workspace import (
     scheduler_address,
     scheduler_selector,
 )
-from modelops.specs.adaptive import AdaptiveSpec
+from modelops.specs.adaptive import AdaptiveSpec, ManagedStore
 
 STUDY_MOUNT = "/etc/modelops/study"  # the default of spec.study_mount
 RUNS_MOUNT = "/var/lib/modelops/runs"
@@ -225,8 +233,8 @@ class AdaptivePlan:
 def generate_secrets(spec: AdaptiveSpec) -> PostgresSecrets | None:
     """Fresh random passwords (for render and for applying manifests without Pulumi)."""
     store = spec.spec.central_store
-    if store is None:
-        return None
+    if store is None or isinstance(store, ManagedStore):
+        return None  # the managed store's passwords live in Key Vault, never in a manifest
     admin, runtime = _secrets.token_urlsafe(24), _secrets.token_urlsafe(24)
     return PostgresSecrets(admin, runtime, init_sql(store, runtime))
 
@@ -250,6 +258,7 @@ def build_adaptive(
     results_env: Mapping[str, Any] | None = None,
     credentials: RegistryCredentials | None = None,
     identity: WorkloadIdentity | None = None,
+    managed: ManagedStoreTarget | None = None,
 ) -> tuple[list[Manifest], list[Manifest], list[Manifest]]:
     """The run's manifests as three apply phases: (base, init, runners).
 
@@ -279,7 +288,36 @@ def build_adaptive(
 
     env_from: list[dict[str, Any]] = []
     init: list[Manifest] = []
-    if body.central_store is not None:
+    volumes: list[dict[str, Any]] = [
+        {"name": "study", "configMap": {"name": plan.study_configmap, "items": plan.study.volume_items()}},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": plan.study_mount, "readOnly": True}]
+    runner_env: list[dict[str, Any]] = []
+    command, args = ["mops", "run"], runner_args(plan)
+    if isinstance(body.central_store, ManagedStore):
+        if managed is None:
+            raise K8sConfigError("the spec has a managed central_store: pass its target (ManagedStoreTarget.resolve)")
+        if identity is None:
+            raise K8sConfigError(
+                "a managed central_store reads its passwords from Key Vault through workload identity, but none is "
+                "configured: bring up the storage stack with storage.auth: workload_identity, or set "
+                "spec.object_store {client_id, tenant_id, storage_account}"
+            )
+        objs, job = build_managed_store(
+            managed,
+            ns,
+            identity,
+            spec.image,
+            node_selector=body.runners.node_selector,
+            tolerations=[t.as_dict() for t in body.runners.tolerations],
+        )
+        base += objs
+        init.append(job)
+        runner_env += [*managed.libpq_env(managed.user), {"name": "PGDATABASE", "value": managed.database}]
+        volumes.append(csi_volume(runtime_spc_name(managed)))
+        mounts.append(csi_mount())
+        command, args = runner_command(args)
+    elif body.central_store is not None:
         if pg_secrets is None:
             raise ValueError("the spec has a central_store: pass pg_secrets (see generate_secrets)")
         pg, job = build_postgres(body.central_store, plan.postgres, ns, pg_secrets)
@@ -287,10 +325,6 @@ def build_adaptive(
         init.append(job)
         env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
 
-    volumes: list[dict[str, Any]] = [
-        {"name": "study", "configMap": {"name": plan.study_configmap, "items": plan.study.volume_items()}},
-    ]
-    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": plan.study_mount, "readOnly": True}]
     text, binary = plan.study.configmap_data()
     configmap: Manifest = {
         "apiVersion": "v1",
@@ -333,7 +367,7 @@ def build_adaptive(
         )
 
     runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
-    env: list[dict[str, Any]] = [{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}]
+    env: list[dict[str, Any]] = [{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}, *runner_env]
     if identity is not None:
         env += identity.env()
         mounts.append(identity.mount())
@@ -341,8 +375,8 @@ def build_adaptive(
     c = container(
         "runner",
         spec.image,
-        command=["mops", "run"],
-        args=runner_args(plan),
+        command=command,
+        args=args,
         env=env,
         env_from=env_from,
         resources=body.runners.resources.as_dict(),

@@ -110,3 +110,16 @@ def egress_to_scheduler(ns: str, workspace_ns: str, scheduler_selector: Mapping[
             ],
         },
     )
+
+
+def egress_to_cidr(ns: str, name: str, cidr: str, port: int) -> Manifest:
+    """Let the namespace's pods open TCP connections to ``cidr`` on ``port`` only (e.g. a managed database)."""
+    return _policy(
+        name,
+        ns,
+        {},
+        {
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+    )

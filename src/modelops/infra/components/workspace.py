@@ -41,6 +41,8 @@ RESOURCE_TYPES: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
 }
+# Custom resources the builders emit (their CRDs come with a cluster add-on, e.g. AKS's Key Vault secrets provider).
+CUSTOM_KINDS = {("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass")}
 # Top-level manifest fields -> the resource's keyword arguments (metadata and spec keep their names).
 _FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type"}
 _FIELDS["binaryData"] = "binary_data"
@@ -72,7 +74,7 @@ def create_manifests(
     namespaces: dict[str, pulumi.CustomResource] = {}
     for manifest in manifests:
         key = (manifest["apiVersion"], manifest["kind"])
-        if key not in RESOURCE_TYPES:
+        if key not in RESOURCE_TYPES and key not in CUSTOM_KINDS:
             raise ValueError(f"no Pulumi resource type for {key[0]} {key[1]}; add it to RESOURCE_TYPES")
         kwargs: dict[str, Any] = {}
         for field_name, arg in _FIELDS.items():
@@ -91,7 +93,12 @@ def create_manifests(
             depends_on=deps,
             retain_on_delete=(retain or {}).get(name, False),
         )
-        resource = RESOURCE_TYPES[key](name, opts=opts, **kwargs)
+        if key in CUSTOM_KINDS:
+            resource: pulumi.CustomResource = k8s.apiextensions.CustomResource(
+                name, api_version=key[0], kind=key[1], metadata=manifest["metadata"], spec=manifest["spec"], opts=opts
+            )
+        else:
+            resource = RESOURCE_TYPES[key](name, opts=opts, **kwargs)
         created[name] = resource
         if manifest["kind"] == "Namespace":
             namespaces[manifest["metadata"]["name"]] = resource
