@@ -131,3 +131,61 @@ def test_cloud_store_bootstrap_refuses_bad_names_and_missing_secrets(tmp_path: P
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert missing.returncode == 1 and "Key Vault" in missing.stderr + missing.stdout
+
+
+def test_cloud_store_migration_from_the_in_cluster_store(
+    postgres_server_info: Postgres, azure_like_admin: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    """docs/cloud.md's migration, on real PostgreSQL: a study in an in-cluster-style database (tables in public,
+    owned by its role) is dumped, restored as the managed server's admin, adopted into the runtime role's schema,
+    and Optuna continues it as the runtime role with every trial kept."""
+    import shutil
+
+    import optuna
+
+    pg = postgres_server_info
+    admin, user, db, _ = azure_like_admin
+    pg_dump, pg_restore = shutil.which("pg_dump"), shutil.which("pg_restore")
+    if not pg_dump or not pg_restore:
+        pytest.skip("pg_dump/pg_restore not installed (postgresql-client)")
+    old = f"incluster_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {old}")
+    try:
+        src = optuna.storages.RDBStorage(f"postgresql+psycopg://{pg.user}@{pg.host}:{pg.port}/{old}")
+        study = optuna.create_study(storage=src, study_name="sir", sampler=optuna.samplers.RandomSampler(seed=3))
+        study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=7)
+        before = [(t.number, t.params, t.value) for t in study.trials]
+        src.engine.dispose()
+        dump = tmp_path / "run.dump"
+        subprocess.run(
+            [pg_dump, "-h", pg.host, "-p", str(pg.port), "-U", pg.user, "-d", old, "-Fc", "--no-owner", "--no-acl",
+             "-f", str(dump)], check=True, timeout=120,
+        )  # fmt: skip
+        assert _job(pg, admin, user, db, tmp_path, "pw").returncode == 0  # the run's first `up` on the managed store
+        # Restore as the (non-superuser) admin: Optuna's tables land in public, which the admin owns.
+        restore = subprocess.run(
+            [pg_restore, "-h", pg.host, "-p", str(pg.port), "-U", admin, "-d", db, "--no-owner", "--no-acl",
+             str(dump)], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert restore.returncode == 0, restore.stderr
+        env = {**os.environ, "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": admin}
+        adopt = subprocess.run(
+            [MOPS, "adaptive", "bootstrap-store", "--database", db, "--user", user, "--admin-password-file",
+             str(tmp_path / "admin"), "--runtime-password-file", str(tmp_path / "runtime"), "--adopt-public"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert adopt.returncode == 0, adopt.stderr + adopt.stdout
+        assert "moved" in adopt.stdout
+        dst = optuna.storages.RDBStorage(f"postgresql+psycopg://{user}@{pg.host}:{pg.port}/{db}")
+        resumed = optuna.load_study(storage=dst, study_name="sir", sampler=optuna.samplers.RandomSampler(seed=4))
+        assert [(t.number, t.params, t.value) for t in resumed.trials] == before
+        resumed.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3)  # writes as the runtime role
+        assert len(resumed.trials) == 10
+        dst.engine.dispose()
+        # A second adoption into the now populated schema is refused and changes nothing.
+        again = subprocess.run(adopt.args, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 1 and "already holds tables" in again.stdout + again.stderr
+    finally:
+        with psycopg.connect(pg.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {old} WITH (FORCE)")

@@ -62,6 +62,46 @@ def _plan(spec_path: Path, run_id: str, *, dask: Any | None = None, runs_url: st
     return spec, plan
 
 
+def _managed(spec: Any, plan: Any, ctx: Any | None = None, storage: Any | None = None) -> tuple[Any, Any, Any]:
+    """(ManagedStoreTarget, RunSecretTarget, store admin Federation) for a managed central store, else Nones.
+
+    With a Pulumi context the server, vault and identities come from the infra and storage stacks; without one
+    (render) from the spec's central_store fields alone, and the run's Key Vault secret is made by hand."""
+    from modelops.infra.components.database import RunSecretTarget
+    from modelops.infra.components.identity import Federation
+    from modelops.k8s.managed_store import ManagedStoreTarget
+    from modelops.specs.adaptive import ManagedStore
+
+    store = spec.spec.central_store
+    if not isinstance(store, ManagedStore):
+        return None, None, None
+    infra: dict[str, Any] = {}
+    if ctx is not None:
+        from modelops.infra import automation
+
+        infra = automation.read_outputs(ctx, "infra") if automation.stack_exists(ctx, "infra") else {}
+    target = ManagedStoreTarget.resolve(
+        store,
+        plan.slug,
+        host=infra.get("postgres_fqdn"),
+        admin_user=infra.get("postgres_admin_user"),
+        key_vault=infra.get("key_vault_name"),
+        admin_client_id=infra.get("store_admin_client_id"),
+    )
+    if not infra or storage is None or storage.mode != "workload_identity":
+        return target, None, None
+    sub = storage.identity_subscription_id
+    run_secret = RunSecretTarget(
+        subscription_id=sub,
+        resource_group=infra["resource_group"],
+        key_vault_name=infra["key_vault_name"],
+        key_vault_id=infra["key_vault_id"],
+        reader_principal_ids=(storage.identity_principal_id, infra["store_admin_principal_id"]),
+    )
+    admin = Federation(sub, infra["resource_group"], infra["store_admin_identity_name"], infra["oidc_issuer_url"])
+    return target, run_secret, admin
+
+
 def _credentials(spec: Any) -> Any:
     from modelops.k8s.workspace import registry_credentials
 
@@ -86,6 +126,7 @@ def render(
     with errors_as_messages():
         spec, plan = _plan(spec_path, run_id)
         identity, _, env_vars = object_store_access(spec.spec.object_store, None, render=True)
+        managed, _, _ = _managed(spec, plan)
         base, init, runners = build_adaptive(
             spec,
             plan,
@@ -93,6 +134,7 @@ def render(
             results_env=env_vars or None,
             credentials=_credentials(spec),
             identity=identity,
+            managed=managed,
         )
     typer.echo(to_yaml(base + init + runners, show_secrets=show_secrets), nl=False)
 
@@ -132,6 +174,7 @@ def up(
         kc = read_kubeconfig(kubeconfig)
         identity, federation, env_vars = object_store_access(spec.spec.object_store, storage)
         env_for_results = env_vars if plan.runs_url else {}
+        managed, run_secret, admin_federation = _managed(spec, plan, ctx, storage)
         program = adaptive_program(
             spec,
             plan,
@@ -141,6 +184,9 @@ def up(
             credentials=_credentials(spec),
             identity=identity,
             federation=federation,
+            managed=managed,
+            run_secret=run_secret,
+            admin_federation=admin_federation,
         )
         outputs = automation.up(
             ctx, "adaptive", program, run_id=run_id, on_output=None if as_json else pulumi_progress()
@@ -322,13 +368,27 @@ def bootstrap_store(
     schema: str = typer.Option("optuna", "--schema", help="The one schema the runtime role owns."),
     admin_password_file: Path = typer.Option(..., "--admin-password-file", help="The admin password (from Key Vault)."),
     runtime_password_file: Path = typer.Option(..., "--runtime-password-file", help="The runtime role's password."),
+    adopt_public: bool = typer.Option(
+        False,
+        "--adopt-public",
+        help="After a pg_restore into public (migrating from the in-cluster store), move those tables into the "
+        "runtime role's schema (docs/cloud.md).",
+    ),
 ) -> None:
     """The managed store's bootstrap Job (admin -> runtime role separation); idempotent.
 
     PGHOST, PGPORT, PGUSER (the admin), PGSSLMODE and PGSSLROOTCERT come from the environment, read by libpq;
     the passwords from files the Secrets Store CSI driver mounts from Key Vault.
     """
-    from modelops.infra.pg_bootstrap import Bootstrap, BootstrapError, bootstrap, read_secret_file
+    from modelops.infra.pg_bootstrap import (
+        Bootstrap,
+        BootstrapError,
+        bootstrap,
+        read_secret_file,
+    )
+    from modelops.infra.pg_bootstrap import (
+        adopt_public as adopt,
+    )
     from modelops.specs.adaptive import ManagedStore
 
     try:
@@ -338,6 +398,9 @@ def bootstrap_store(
         admin = read_secret_file(admin_password_file, "admin password")
         for step in bootstrap("dbname=postgres", plan, admin_password=admin):
             console.print(step, highlight=False)
+        if adopt_public:
+            moved = adopt("dbname=postgres", plan, admin_password=admin)
+            console.print(f"moved {moved} restored relations into {database}.{schema}, owned by {user}")
     except BootstrapError as exc:
         fail(str(exc), hint="check the server's firewall/private access, the admin secret in Key Vault, and PGHOST")
     except ValueError as exc:

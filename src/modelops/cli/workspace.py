@@ -47,6 +47,7 @@ def errors_as_messages() -> Iterator[None]:
     from modelops.k8s.adaptive import StudyFilesError
     from modelops.k8s.cluster import ClusterError
     from modelops.k8s.identity import IdentityConfigError
+    from modelops.k8s.managed_store import ManagedStoreError
     from modelops.k8s.workspace import K8sConfigError
     from modelops.specs.base import SpecError
 
@@ -56,7 +57,7 @@ def errors_as_messages() -> Iterator[None]:
         fail(str(exc), hint="fix the fields listed above; docs/kubernetes.md describes every key")
     except InfraError as exc:
         fail(exc.message, hint=exc.hint, code=exc.exit_code)
-    except (K8sConfigError, StudyFilesError, NamingError, BindingError, IdentityConfigError) as exc:
+    except (K8sConfigError, StudyFilesError, NamingError, BindingError, IdentityConfigError, ManagedStoreError) as exc:
         fail(str(exc))
     except ClusterError as exc:
         fail(str(exc))

@@ -113,6 +113,7 @@ class StorageBinding(_Binding):
         "sas_expiry",
         "auth_mode",
         "identity_client_id",
+        "identity_principal_id",
         "identity_tenant_id",
         "identity_name",
         "identity_resource_group",
@@ -131,6 +132,7 @@ class StorageBinding(_Binding):
     # Stacks from before workload identity exported only a SAS: they read as sas mode.
     auth_mode: str | None = None
     identity_client_id: str | None = None
+    identity_principal_id: str | None = None
     identity_tenant_id: str | None = None
     identity_name: str | None = None
     identity_resource_group: str | None = None

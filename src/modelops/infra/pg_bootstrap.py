@@ -104,6 +104,65 @@ def bootstrap(admin_conninfo: str, plan: Bootstrap, *, admin_password: str | Non
     return done
 
 
+def adopt_public(admin_conninfo: str, plan: Bootstrap, *, admin_password: str | None = None) -> int:
+    """Move the tables a migration restored into ``public`` (as the admin) into the runtime role's schema, owned
+    by that role; returns how many relations moved. For in-cluster -> managed migrations (docs/cloud.md): the
+    in-cluster store keeps Optuna's tables in ``public``, and the runtime role may not create there.
+
+    Refuses when the runtime schema already holds tables (a study already running there is never overwritten)."""
+    import psycopg
+    from psycopg import sql
+
+    kwargs: dict[str, Any] = {"connect_timeout": 15}
+    if admin_password is not None:
+        kwargs["password"] = admin_password
+    conninfo = psycopg.conninfo.make_conninfo(admin_conninfo, dbname=plan.database)
+    try:
+        with psycopg.connect(conninfo, **kwargs) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (plan.schema,))
+            if cur.fetchone() != (0,):
+                raise BootstrapError(
+                    f"schema {plan.database}.{plan.schema} already holds tables; adopt only into a fresh run "
+                    "(nothing was changed)"
+                )
+            cur.execute(
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'v', 'p') ORDER BY c.relkind DESC, c.relname"
+            )
+            relations = cur.fetchall()
+            target = sql.Identifier(plan.schema)
+            role = sql.Identifier(plan.user)
+            for name, kind in relations:
+                # A sequence owned by a table column has already moved with its table.
+                cur.execute("SELECT to_regclass(%s)", (sql.Identifier("public", name).as_string(conn),))
+                if cur.fetchone() == (None,):
+                    continue
+                stmt = {"S": "ALTER SEQUENCE {} SET SCHEMA {}", "v": "ALTER VIEW {} SET SCHEMA {}"}.get(
+                    kind, "ALTER TABLE {} SET SCHEMA {}"
+                )
+                cur.execute(sql.SQL(stmt).format(sql.Identifier("public", name), target))
+            cur.execute(
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'S', 'v', 'p')",
+                (plan.schema,),
+            )
+            for name, kind in cur.fetchall():
+                what = {"S": "SEQUENCE", "v": "VIEW"}.get(kind, "TABLE")
+                cur.execute(sql.SQL(f"ALTER {what} {{}} OWNER TO {{}}").format(sql.Identifier(plan.schema, name), role))
+            # Enum types Optuna defines move too (their tables already reference them by oid).
+            cur.execute(
+                "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                "WHERE n.nspname = 'public' AND t.typtype = 'e'"
+            )
+            for (name,) in cur.fetchall():
+                cur.execute(sql.SQL("ALTER TYPE {} SET SCHEMA {}").format(sql.Identifier("public", name), target))
+                cur.execute(sql.SQL("ALTER TYPE {} OWNER TO {}").format(sql.Identifier(plan.schema, name), role))
+            conn.commit()
+            return len(relations)
+    except psycopg.Error as exc:
+        raise BootstrapError(f"adopting the restored tables failed: {type(exc).__name__}: {exc}") from None
+
+
 def read_secret_file(path: str | Path, what: str) -> str:
     """A password from a file mounted by the Secrets Store CSI driver (trailing newline dropped)."""
     p = Path(path)

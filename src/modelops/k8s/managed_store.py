@@ -79,15 +79,15 @@ class ManagedStoreTarget:
             "host": store.host or host,
             "admin_user": store.admin_user or admin_user,
             "key_vault": store.key_vault or key_vault,
-            "admin_client_id": admin_client_id,
+            "admin_client_id": store.admin_client_id or admin_client_id,
         }
         missing = [k for k, v in values.items() if not v]
         if missing:
             raise ManagedStoreError(
                 f"central_store kind managed needs {', '.join(missing)}: bring up the infra stack with "
                 "`postgres:` in the provider config (`mops infra up`), which provides them, or, to render without "
-                "Pulumi, set central_store.host/admin_user/key_vault and pass the store admin identity "
-                "(`mops infra status`: postgres_fqdn, postgres_admin_user, key_vault_name, store_admin_client_id)"
+                "Pulumi, set central_store.host/admin_user/key_vault/admin_client_id (`mops infra status`: "
+                "postgres_fqdn, postgres_admin_user, key_vault_name, store_admin_client_id)"
             )
         name = f"optuna_{_sql_name(slug)}"
         return cls(

@@ -91,6 +91,8 @@ class ManagedStore(SpecModel):
     schema_name: str = Field("optuna", alias="schema")
     admin_user: str | None = None
     key_vault: str | None = None
+    # The store admin identity's client id (the bootstrap Job reads the admin password as it); not a secret.
+    admin_client_id: str | None = None
     # verify-full checks the server's certificate against the system CAs (libpq's sslrootcert=system): Azure's
     # certificates chain to public roots. require encrypts without checking who answers; never less.
     sslmode: Literal["verify-full", "require"] = "verify-full"

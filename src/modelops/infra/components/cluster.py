@@ -34,6 +34,8 @@ class ClusterConfig:
     # `mops infra down` lifts protection; --delete-rg also drops retain-on-delete.
     protect_resource_group: bool = True
     retain_resource_group: bool = True
+    # The Secrets Store CSI driver with the Key Vault provider (the managed store's passwords reach pods this way).
+    key_vault_secrets_provider: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class ClusterConfig:
             "tags": dict(self.tags),
             "protect_resource_group": self.protect_resource_group,
             "retain_resource_group": self.retain_resource_group,
+            "key_vault_secrets_provider": self.key_vault_secrets_provider,
         }
 
     @classmethod
@@ -130,6 +133,15 @@ class ModelOpsCluster(pulumi.ComponentResource):
             oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
             security_profile=containerservice.ManagedClusterSecurityProfileArgs(
                 workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True)
+            ),
+            addon_profiles=(
+                {
+                    "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
+                        enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}
+                    )
+                }
+                if config.key_vault_secrets_provider
+                else None
             ),
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin=config.network_plugin,

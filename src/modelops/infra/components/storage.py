@@ -125,6 +125,7 @@ class ObjectStorage(pulumi.ComponentResource):
             outputs.update(
                 {
                     "identity_client_id": self.identity.client_id,
+                    "identity_principal_id": self.identity.principal_id,
                     "identity_tenant_id": self.identity.tenant_id,
                     "identity_name": self.identity.identity_name,
                     "identity_resource_group": resource_group_name,
