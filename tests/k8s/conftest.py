@@ -96,6 +96,12 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
     single = parse_spec(AdaptiveSpec, adaptive_doc())
     plan1 = AdaptivePlan.for_run(single, "solo", "solo", "modelops-solo", study)
     b1, i1, r1 = build_adaptive(single, plan1)
+    pooled = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(runners={"replicas": 8}, central_store={"pooler": True}, results={"url": "az://results/runs"}),
+    )
+    plan4 = AdaptivePlan.for_run(pooled, "pool-run", "pool-run", "modelops-pool-run", study)
+    b4, i4, r4 = build_adaptive(pooled, plan4, pg_secrets=generate_secrets(pooled), identity=IDENTITY)
     plan2 = AdaptivePlan.for_run(shared, "wi-run", "wi-run", "modelops-wi-run", study)
     b2, i2, r2 = build_adaptive(shared, plan2, pg_secrets=generate_secrets(shared), identity=IDENTITY)
     managed = parse_spec(
@@ -116,11 +122,31 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
         admin_client_id="33333333-3333-3333-3333-333333333333",
     )
     b3, i3, r3 = build_adaptive(managed, plan3, identity=IDENTITY, managed=target)
+    managed_pooled = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(
+            runners={"replicas": 3},
+            central_store={"kind": "managed", "pooler": {"pool_size": 8}},
+            results={"url": "az://results/runs"},
+        ),
+    )
+    plan5 = AdaptivePlan.for_run(managed_pooled, "mp-run", "mp-run", "modelops-mp-run", study)
+    target5 = ManagedStoreTarget.resolve(
+        managed_pooled.spec.central_store,
+        "mp-run",
+        host="modelops-dev-pg-alice.postgres.database.azure.com",
+        admin_user="modelops_admin",
+        key_vault="modelopsdevkvab12cd34",
+        admin_client_id="33333333-3333-3333-3333-333333333333",
+    )
+    b5, i5, r5 = build_adaptive(managed_pooled, plan5, identity=IDENTITY, managed=target5)
     return {
         "shared": b + i + r,
         "single": b1 + i1 + r1,
         "identity": b2 + i2 + r2,
         "managed": b3 + i3 + r3,
+        "pooled": b4 + i4 + r4,
+        "managed-pooled": b5 + i5 + r5,
     }
 
 
@@ -148,6 +174,8 @@ def all_manifests(study_dir: Path) -> list[dict]:
         + variants["single"]
         + variants["identity"]
         + variants["managed"]
+        + variants["pooled"]
+        + variants["managed-pooled"]
     )
 
 

@@ -37,6 +37,7 @@ from modelops.k8s.managed_store import (
     runner_command,
     runtime_spc_name,
 )
+from modelops.k8s.pooler import POOLER_PORT, PoolerConfig, build_pooler, pooler_name, schema_init_command
 from modelops.k8s.postgres import PostgresNames, PostgresSecrets, build_postgres, init_sql
 from modelops.k8s.workspace import (
     PULL_SECRET,
@@ -294,6 +295,10 @@ def build_adaptive(
     mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": plan.study_mount, "readOnly": True}]
     runner_env: list[dict[str, Any]] = []
     command, args = ["mops", "run"], runner_args(plan)
+    # With a pooler: the runners' PG* point at PgBouncer; an init container first opens the storage directly.
+    pool: tuple[PoolerConfig, dict[str, Any], str, str | None] | None = None
+    init_env: list[dict[str, Any]] = []
+    init_command: list[str] = []
     if isinstance(body.central_store, ManagedStore):
         if managed is None:
             raise K8sConfigError("the spec has a managed central_store: pass its target (ManagedStoreTarget.resolve)")
@@ -317,6 +322,16 @@ def build_adaptive(
         volumes.append(csi_volume(runtime_spc_name(managed)))
         mounts.append(csi_mount())
         command, args = runner_command(args)
+        if body.central_store.pooler is not None:
+            p = body.central_store.pooler
+            config = PoolerConfig(
+                managed.database, managed.user, managed.host, managed.port, p.pool_size, p.max_client_conn,
+                server_sslmode=managed.sslmode,
+            )  # fmt: skip
+            pool = (config, csi_volume(runtime_spc_name(managed)), "runtime-password", identity.service_account)
+            init_env = list(runner_env)
+            wrap, _ = runner_command([])
+            init_command = [*wrap[:2], wrap[2].replace("exec mops run", "exec"), "schema-init", *schema_init_command()]
     elif body.central_store is not None:
         if pg_secrets is None:
             raise ValueError("the spec has a central_store: pass pg_secrets (see generate_secrets)")
@@ -324,6 +339,14 @@ def build_adaptive(
         base += pg
         init.append(job)
         env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
+        if body.central_store.pooler is not None:
+            p, store = body.central_store.pooler, body.central_store
+            host = f"{plan.postgres.service}.{ns}.svc"
+            config = PoolerConfig(store.database, store.user, host, 5432, p.pool_size, p.max_client_conn)
+            password = {"secret": {"secretName": plan.postgres.runtime_secret, "defaultMode": 0o440,
+                                   "items": [{"key": "PGPASSWORD", "path": "password"}]}}  # fmt: skip
+            pool = (config, password, "password", None)
+            init_command = schema_init_command()
 
     text, binary = plan.study.configmap_data()
     configmap: Manifest = {
@@ -365,6 +388,37 @@ def build_adaptive(
             f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
             "(with AZURE_STORAGE_SAS_TOKEN)"
         )
+
+    init_containers: list[dict[str, Any]] = []
+    if pool is not None:
+        config, password_volume, password_file, sa = pool
+        store = body.central_store
+        assert store is not None and store.pooler is not None
+        base += build_pooler(
+            config, ns, plan.slug, password_volume=password_volume, password_file=password_file,
+            image=store.pooler.image, service_account=sa, node_selector=body.runners.node_selector,
+            tolerations=[t.as_dict() for t in body.runners.tolerations],
+        )  # fmt: skip
+        # The schema first, straight to PostgreSQL (k8s/pooler.py: SCHEMA_INIT_SCRIPT says why).
+        init_containers.append(
+            container(
+                "schema-init",
+                spec.image,
+                command=init_command,
+                env=init_env,
+                env_from=env_from[:1],
+                resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+                mounts=mounts[1:],
+            )
+        )
+        # Later entries win over earlier ones and over envFrom: the runners talk to PgBouncer. The hop inside
+        # the namespace is not TLS (PgBouncer -> the managed server is, verify-full).
+        runner_env = [e for e in runner_env if e["name"] not in ("PGHOST", "PGPORT", "PGSSLMODE", "PGSSLROOTCERT")]
+        runner_env += [
+            {"name": "PGHOST", "value": f"{pooler_name(plan.slug)}.{ns}.svc"},
+            {"name": "PGPORT", "value": str(POOLER_PORT)},
+            {"name": "PGSSLMODE", "value": "prefer"},
+        ]
 
     runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
     env: list[dict[str, Any]] = [{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}, *runner_env]
@@ -408,6 +462,7 @@ def build_adaptive(
                     image_pull_secrets=pull_secrets,
                     restart_policy="OnFailure",
                     service_account=identity.service_account if identity is not None else None,
+                    init_containers=init_containers,
                 ),
             },
         },

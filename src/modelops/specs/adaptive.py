@@ -39,6 +39,24 @@ from modelops.specs.workspace import (
 DEFAULT_POSTGRES_IMAGE = "docker.io/library/postgres:16.4-bookworm"
 
 
+class Pooler(SpecModel):
+    """PgBouncer in transaction pooling mode between the runners and the store (k8s/pooler.py says why and what
+    it rules out). ``pool_size`` is a hard cap on the store's connections from this run."""
+
+    pool_size: int = Field(10, ge=1, le=500)
+    max_client_conn: int = Field(500, ge=10, le=10000)
+    image: str = "docker.io/edoburu/pgbouncer:v1.23.1-p3"
+
+
+def _pooler(value: Any) -> Any:
+    # `pooler: true` is the short form of `pooler: {}`; false means none.
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
 class CentralStore(Placement):
     """The in-cluster PostgreSQL that several runners share (Optuna's RDB storage)."""
 
@@ -49,6 +67,9 @@ class CentralStore(Placement):
     database: str = "optuna"
     user: str = "optuna"
     resources: Resources = Field(default_factory=lambda: resources("250m", "512Mi", "1", "1Gi"))
+    pooler: Pooler | None = None
+
+    _pool = field_validator("pooler", mode="before")(classmethod(lambda cls, v: _pooler(v)))
 
     @field_validator("size")
     @classmethod
@@ -100,6 +121,9 @@ class ManagedStore(SpecModel):
     # access (firewall) the server has no stable address a NetworkPolicy can name, so the default allows the port
     # to any address (the server's firewall admits only the cluster's egress IPs).
     egress_cidr: str = "0.0.0.0/0"
+    pooler: Pooler | None = None
+
+    _pool = field_validator("pooler", mode="before")(classmethod(lambda cls, v: _pooler(v)))
 
     @field_validator("database", "user", "admin_user", "schema_name")
     @classmethod

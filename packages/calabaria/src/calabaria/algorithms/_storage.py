@@ -175,12 +175,17 @@ def _open_rdb(url: str, heartbeat: float, lease_seconds: float) -> RDBStorage:
     trying again succeeds."""
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+    # psycopg prepares a statement it has run 5 times on a connection; behind a transaction-pooling PgBouncer the
+    # next transaction may land on another server connection ("prepared statement _pg3_0 already exists"). Optuna's
+    # queries are small, so preparing buys nothing measurable: never prepare.
+    engine_kwargs = {"connect_args": {"prepare_threshold": None}} if url.startswith("postgresql+psycopg") else {}
     for attempt in range(6):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(
                     url,
+                    engine_kwargs=engine_kwargs,
                     heartbeat_interval=max(1, math.ceil(heartbeat)),
                     grace_period=max(1, math.ceil(lease_seconds)),
                 )
