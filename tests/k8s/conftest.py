@@ -84,7 +84,11 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
     study = StudyFiles.from_path(study_file)
     shared = parse_spec(
         AdaptiveSpec,
-        adaptive_doc(runners={"replicas": 2}, central_store={"size": "20Gi"}, results={"url": "az://results/runs"}),
+        adaptive_doc(
+            runners={"replicas": 2},
+            central_store={"size": "20Gi", "backup": {"keep": 3}},
+            results={"url": "az://results/runs"},
+        ),
     )
     plan = AdaptivePlan.for_run(shared, "exp-001", "exp-001", "modelops-exp-001", study)
     b, i, r = build_adaptive(

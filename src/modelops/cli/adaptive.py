@@ -405,3 +405,57 @@ def bootstrap_store(
         fail(str(exc), hint="check the server's firewall/private access, the admin secret in Key Vault, and PGHOST")
     except ValueError as exc:
         fail(str(exc))
+
+
+@app.command("backup-store", hidden=True)
+def backup_store(
+    file: Path = typer.Option(..., "--file", help="The pg_dump -Fc file the init container wrote."),
+    to: str = typer.Option(..., "--to", help="The backups URL (az://container/path)."),
+    run_id: str = typer.Option(..., "--run-id", help="The run the backup belongs to."),
+    keep: int = typer.Option(7, "--keep", min=1, help="How many backups of this run to keep."),
+) -> None:
+    """The backup CronJob's upload step: store the dump, delete the oldest beyond --keep."""
+    from modelops.infra.pg_backup import BackupError, upload
+
+    try:
+        url, removed = upload(file, to, run_id, keep)
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(f"backup {url} stored; {len(removed)} older removed", highlight=False)
+
+
+@app.command()
+def restore(
+    run_id: str = typer.Argument(..., help="The run whose store is restored."),
+    source: str = typer.Option(..., "--from", help="A backup URL, a backup file name under --backups, or `latest`."),
+    backups: str | None = typer.Option(
+        None, "--backups", help="The run's backups URL (default: <runs dir>-backups/<run id> with --runs-dir)."
+    ),
+    runs_dir: str | None = typer.Option(None, "--runs-dir", help="The run records' URL (locates the backups)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Replace the run's study database with a backup, all or nothing; then `mops run --run-id RUN` resumes.
+
+    Connects with libpq's PG* variables (on a cluster: `kubectl -n modelops-<run> port-forward
+    svc/postgres-<run> 5432` and the runtime Secret's PGPASSWORD), and needs pg_restore of the server's major
+    version. Stop the runners first (`kubectl delete job runner-<run>` or `mops adaptive down`).
+    """
+    import tempfile
+
+    from modelops.infra.pg_backup import BackupError, default_backups_url, fetch, pg_restore, resolve
+
+    target = os.environ.get("PGDATABASE", "")
+    if not target:
+        fail("PGDATABASE is not set", hint="export PGHOST, PGPORT, PGUSER, PGDATABASE (and PGPASSWORD) for the store")
+    try:
+        where = backups or (default_backups_url(runs_dir, run_id) if runs_dir else None)
+        url = resolve(source, where, run_id)
+        confirm(f"Replace database {target} on {os.environ.get('PGHOST', 'localhost')} with {url}?", yes)
+        with tempfile.TemporaryDirectory(prefix="mops-restore-") as tmp:
+            pg_restore(fetch(url, Path(tmp) / "backup.dump"))
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(
+        f"run {run_id}: database {target} restored from {url}; resume with `mops run STUDY --run-id {run_id}`",
+        highlight=False,
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.k8s import network
+from modelops.k8s.backup import build_backup_cronjob
 from modelops.k8s.common import (
     IMAGE_DIGEST_SKIP,
     Manifest,
@@ -339,6 +340,33 @@ def build_adaptive(
         base += pg
         init.append(job)
         env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
+        backup = body.central_store.backup
+        if backup is not None:
+            from modelops.infra.pg_backup import default_backups_url
+
+            if backup.url is None and plan.runs_url is None:
+                raise K8sConfigError(
+                    "central_store.backup needs an object store: set backup.url or spec.results.url "
+                    "(a backup on the run's own PVC would die with it)"
+                )
+            base.append(
+                build_backup_cronjob(
+                    name=f"{plan.postgres.base}-backup",
+                    ns=ns,
+                    slug=plan.slug,
+                    run_id=plan.run_id,
+                    schedule=backup.schedule,
+                    keep=backup.keep,
+                    backups_url=backup.url or default_backups_url(str(plan.runs_url), plan.run_id),
+                    postgres_image=body.central_store.image,
+                    image=spec.image,
+                    runtime_secret=plan.postgres.runtime_secret,
+                    identity=identity,
+                    object_store_secret=plan.results_secret if results_env else None,
+                    node_selector=body.central_store.node_selector,
+                    tolerations=[t.as_dict() for t in body.central_store.tolerations],
+                )
+            )
         if body.central_store.pooler is not None:
             p, store = body.central_store.pooler, body.central_store
             host = f"{plan.postgres.service}.{ns}.svc"

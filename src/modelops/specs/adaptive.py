@@ -18,6 +18,7 @@ of the same spec never touch each other's objects.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,30 @@ class Pooler(SpecModel):
     image: str = "docker.io/edoburu/pgbouncer:v1.23.1-p3"
 
 
+class Backup(SpecModel):
+    """pg_dump of the in-cluster store to the object store on a cron ``schedule`` (UTC), keeping the newest
+    ``keep``; ``url`` defaults to ``<results url>-backups/<run id>``. Restore: `mops adaptive restore`."""
+
+    schedule: str = "0 */6 * * *"
+    keep: int = Field(7, ge=1, le=365)
+    url: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(re.match(r"^[\d*/,\-]+$", f) for f in fields):
+            raise ValueError(f"schedule {value!r} is not a 5-field cron expression such as '0 */6 * * *'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not an object-store URL; use az://container/prefix")
+        return value
+
+
 def _pooler(value: Any) -> Any:
     # `pooler: true` is the short form of `pooler: {}`; false means none.
     if value is True:
@@ -68,6 +93,7 @@ class CentralStore(Placement):
     user: str = "optuna"
     resources: Resources = Field(default_factory=lambda: resources("250m", "512Mi", "1", "1Gi"))
     pooler: Pooler | None = None
+    backup: Backup | None = None
 
     _pool = field_validator("pooler", mode="before")(classmethod(lambda cls, v: _pooler(v)))
 
