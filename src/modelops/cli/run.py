@@ -54,6 +54,9 @@ def run(
         help="Where runs are kept: a path or fsspec URL (default $MODELOPS_RUNS_DIR or .modelops/runs).",
     ),
     as_json: bool = typer.Option(False, "--json", help="No progress bar; print the run summary as JSON."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port (default: $MODELOPS_METRICS_PORT)."
+    ),
 ) -> None:
     """Calibrate a study: ask the algorithm, simulate every parameter set's replicates, score them, repeat.
 
@@ -84,9 +87,22 @@ def run(
 
     progress_bar: Progress | None = None
     task_id: Any = None
+    from modelops.runner import metrics as run_metrics
+
+    try:
+        port = run_metrics.port_from_env(metrics_port)
+    except ValueError as exc:
+        fail(str(exc))
+    exporter: list[Any] = []  # [RunMetrics, server] once the run id is known
 
     def on_start(rid: str, url: str) -> None:
         nonlocal progress_bar, task_id
+        if port is not None:
+            m = run_metrics.RunMetrics(rid, run_metrics.study_name(spec))
+            try:
+                exporter.extend([m, m.serve(port)])
+            except OSError as exc:
+                fail(f"cannot serve metrics on port {port}: {exc.strerror}", hint="choose another --metrics-port")
         if as_json:
             return
         err_console.print(f"run [bold]{rid}[/] -> {url}", highlight=False)
@@ -107,6 +123,8 @@ def run(
         task_id = progress_bar.add_task("trials", total=None, best="-", rate="0", failed="")
 
     def on_progress(p: RunProgress) -> None:
+        if exporter:
+            exporter[0].observe(p)
         if progress_bar is None:
             return
         progress_bar.update(
@@ -128,6 +146,8 @@ def run(
     finally:
         if progress_bar is not None:
             progress_bar.stop()
+        if exporter:
+            exporter[1].shutdown()
 
     if as_json:
         print_json(summary.to_json())

@@ -57,6 +57,7 @@ STUDY_FILES_LIMIT = 900 * 1024
 STUDY_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt", ".py", ".parquet", ".arrow")
 STUDY_DEPTH = 3  # levels of subdirectories shipped (data/observed.csv is 2)
 RUN_ID_LABEL = "modelops.io/run-id"
+METRICS_PORT = 9464  # the runner's Prometheus endpoint (`mops run --metrics-port`)
 # Variable names adlfs reads for az:// URLs (what a StorageBinding provides).
 AZURE_SCHEMES = ("az://", "abfs://", "abfss://")
 OBJECT_STORE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_SAS_TOKEN")
@@ -281,6 +282,7 @@ def build_adaptive(
     base: list[Manifest] = [namespace(ns, {**base_lbls, network.PLANE_LABEL: "adaptive"})]
     base += network.baseline_policies(ns)
     base.append(network.egress_to_scheduler(ns, plan.workspace_namespace, scheduler_selector(plan.workspace_namespace)))
+    base.append(network.metrics_ingress(ns, [METRICS_PORT]))
     pull_secrets: list[str] = []
     if credentials is not None:
         base.append(pull_secret_manifest(ns, credentials, base_lbls))
@@ -449,7 +451,11 @@ def build_adaptive(
         ]
 
     runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
-    env: list[dict[str, Any]] = [{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}, *runner_env]
+    env: list[dict[str, Any]] = [
+        {"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address},
+        {"name": "MODELOPS_METRICS_PORT", "value": str(METRICS_PORT)},
+        *runner_env,
+    ]
     if identity is not None:
         env += identity.env()
         mounts.append(identity.mount())
@@ -463,6 +469,7 @@ def build_adaptive(
         env_from=env_from,
         resources=body.runners.resources.as_dict(),
         mounts=mounts,
+        ports=[{"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
     )
     skips = dict(IMAGE_DIGEST_SKIP)
     if env_from:
@@ -481,7 +488,7 @@ def build_adaptive(
             # A crashed runner restarts in place and resumes the study from its storage (same --run-id).
             "backoffLimit": 6,
             "template": {
-                "metadata": {"labels": runner_lbls},
+                "metadata": {"labels": runner_lbls, "annotations": network.scrape_annotations(METRICS_PORT)},
                 "spec": pod_spec(
                     [c],
                     volumes=volumes,

@@ -125,7 +125,8 @@ def _scheduler(spec: WorkspaceSpec, ns: str, pull_secrets: list[str]) -> list[Ma
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": sel},
             "template": {
-                "metadata": {"labels": lbls},
+                # Dask's scheduler serves Prometheus metrics on its HTTP port.
+                "metadata": {"labels": lbls, "annotations": network.scrape_annotations(DASHBOARD_PORT)},
                 "spec": pod_spec(
                     [c],
                     node_selector=s.node_selector,
@@ -258,7 +259,8 @@ def _worker(
             "replicas": group.replicas,
             "selector": {"matchLabels": selector_labels(name, ns)},
             "template": {
-                "metadata": {"labels": lbls},
+                # The first worker process of the pod serves /metrics (and /health) on 8788.
+                "metadata": {"labels": lbls, "annotations": network.scrape_annotations(WORKER_HTTP_PORT)},
                 "spec": pod_spec(
                     [c],
                     volumes=volumes,
@@ -305,6 +307,7 @@ def build_workspace(
         out.append(identity.service_account_manifest(ns, base))
     out += network.baseline_policies(ns)
     out.append(network.scheduler_ingress_from_adaptive(ns, scheduler_selector(ns)))
+    out.append(network.metrics_ingress(ns, [DASHBOARD_PORT, WORKER_HTTP_PORT]))
     out += _scheduler(spec, ns, pull_secrets)
     for group in spec.spec.all_groups():
         out.append(_worker(spec, group, ns, pull_secrets, bool(storage_env), identity))
