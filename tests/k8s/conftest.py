@@ -53,7 +53,10 @@ def full_workspace() -> WorkspaceSpec:
                 "node_selector": {"modelops.io/role": "cpu"},
                 "tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}],
             },
-            worker_groups=[{"name": "gpu", "replicas": 1, "processes": 1, "gpu": {"count": 2}}],
+            worker_groups=[
+                {"name": "gpu", "replicas": 1, "processes": 1, "gpu": {"count": 2}},
+                {"name": "burst", "replicas": 1, "processes": 2, "autoscale": {"min": 2, "max": 20}},
+            ],
         ),
     )
 

@@ -33,13 +33,14 @@ def _identity_pods(manifests: list[dict]) -> list[dict]:
     return [
         m["spec"]["template"]["spec"]
         for m in manifests
-        if m["kind"] in ("Deployment", "Job") and m["spec"]["template"]["spec"].get("serviceAccountName")
+        if m["kind"] in ("Deployment", "Job")
+        and m["spec"]["template"]["spec"].get("serviceAccountName") == "modelops-workload"
     ]
 
 
 def test_k8s_identity_pods_get_a_projected_token_and_no_secret(pick) -> None:
     manifests = pick.identity_workspace_manifests()
-    (sa,) = pick.by_kind(manifests, "ServiceAccount")
+    (sa,) = [m for m in pick.by_kind(manifests, "ServiceAccount") if m["metadata"]["name"] == "modelops-workload"]
     assert sa["metadata"]["annotations"]["azure.workload.identity/client-id"] == CLIENT
     assert sa["automountServiceAccountToken"] is False
     assert pick.by_kind(manifests, "Secret") == []  # GHCR aside, nothing: no SAS Secret

@@ -293,3 +293,32 @@ def status(
         colour = "green" if w["ready"] >= w["desired"] else "yellow"
         table.add_row(w["name"], f"[{colour}]{w['ready']}[/]", str(w["desired"]))
     console.print(table)
+
+
+@app.command(hidden=True)
+def autoscale(
+    namespace: str = typer.Option(..., "--namespace", help="The workspace namespace."),
+    scheduler: str = typer.Option(..., "--scheduler", help="The Dask scheduler's address."),
+    group: list[str] = typer.Option(..., "--group", help="DEPLOYMENT:PROCESSES:MIN:MAX, once per scaled group."),
+    interval: float = typer.Option(15.0, "--interval", min=1.0, help="Seconds between decisions."),
+) -> None:
+    """The scaler pod's loop (modelops.k8s.scaler): scheduler demand in, idle pods retired, Deployments scaled."""
+    from distributed import Client
+    from kubernetes import client as k8s_client
+    from kubernetes import config
+
+    from modelops.k8s.scaler import ScaledGroup, run_loop
+
+    groups = []
+    for item in group:
+        try:
+            name, processes, low, high = item.split(":")
+            groups.append(ScaledGroup(name, int(processes), int(low), int(high)))
+        except ValueError:
+            fail(f"--group {item!r} must be DEPLOYMENT:PROCESSES:MIN:MAX")
+    config.load_incluster_config()
+    with Client(scheduler, timeout=60) as dask_client:
+        run_loop(
+            dask_client, k8s_client.AppsV1Api(), k8s_client.CoreV1Api(), namespace, groups, interval=interval,
+            log=lambda line: console.print(line, highlight=False),
+        )  # fmt: skip

@@ -256,7 +256,12 @@ def _worker(
         "kind": "Deployment",
         "metadata": metadata(name, ns, lbls, checkov_skips(skips)),
         "spec": {
-            "replicas": group.replicas,
+            # With autoscale the scaler owns the count from here on; it starts inside [min, max].
+            "replicas": (
+                min(max(group.replicas, group.autoscale.min), group.autoscale.max)
+                if group.autoscale
+                else group.replicas
+            ),
             "selector": {"matchLabels": selector_labels(name, ns)},
             "template": {
                 # The first worker process of the pod serves /metrics (and /health) on 8788.
@@ -311,4 +316,71 @@ def build_workspace(
     out += _scheduler(spec, ns, pull_secrets)
     for group in spec.spec.all_groups():
         out.append(_worker(spec, group, ns, pull_secrets, bool(storage_env), identity))
+    scaled = [g for g in spec.spec.all_groups() if g.autoscale is not None]
+    if scaled:
+        out += _scaler(spec, ns, scaled, pull_secrets)
     return out
+
+
+def _scaler(spec: WorkspaceSpec, ns: str, groups: list[WorkerGroup], pull_secrets: list[str]) -> list[Manifest]:
+    """The scaler (modelops.k8s.scaler): a ServiceAccount allowed to scale this namespace's worker Deployments and
+    annotate their pods, nothing else, and one Deployment running `mops workspace autoscale`."""
+    from modelops.k8s.scaler import SCALER, probe
+
+    lbls = labels(SCALER, ns, **{"app.kubernetes.io/component": "scaler"})
+    names = [worker_name(g) for g in groups]
+    sa = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(SCALER, ns, lbls),
+        "automountServiceAccountToken": False,
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata(SCALER, ns, lbls),
+        "rules": [
+            {"apiGroups": ["apps"], "resources": ["deployments/scale"], "resourceNames": names,
+             "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["patch"]},
+        ],
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata(SCALER, ns, lbls),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SCALER},
+        "subjects": [{"kind": "ServiceAccount", "name": SCALER, "namespace": ns}],
+    }
+    args = ["workspace", "autoscale", "--namespace", ns, "--scheduler", scheduler_address(ns)]
+    for g in groups:
+        assert g.autoscale is not None
+        args += ["--group", f"{worker_name(g)}:{g.processes}:{g.autoscale.min}:{g.autoscale.max}"]
+    c = container(
+        "scaler",
+        spec.image,
+        command=["mops"],
+        args=args,
+        resources={"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        probes={"readinessProbe": probe(), "livenessProbe": {**probe(), "failureThreshold": 4}},
+    )
+    pod = pod_spec([c], image_pull_secrets=pull_secrets, service_account=SCALER)
+    # The one pod here that talks to the Kubernetes API, so the one that gets a token (scoped by the Role above).
+    pod["automountServiceAccountToken"] = True
+    skips = {
+        **IMAGE_DIGEST_SKIP,
+        "CKV_K8S_38": "the scaler scales the worker Deployments through the Kubernetes API; its token is limited "
+        "by a Role to deployments/scale of those Deployments and patching pods in this namespace",
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(SCALER, ns, lbls, checkov_skips(skips)),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(SCALER, ns)},
+            "template": {"metadata": {"labels": lbls}, "spec": pod},
+        },
+    }
+    return [sa, role, binding, deployment]

@@ -211,6 +211,20 @@ class GpuShape(SpecModel):
         return f"{self.vendor}.com/gpu"
 
 
+class Autoscale(SpecModel):
+    """Pods between ``min`` and ``max``, sized by the scheduler's demand (modelops.k8s.scaler); idle pods only are
+    retired on the way down."""
+
+    min: int = Field(0, ge=0, le=1000)
+    max: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscale:
+        if self.min > self.max:
+            raise ValueError(f"autoscale.min ({self.min}) must not exceed autoscale.max ({self.max})")
+        return self
+
+
 class WorkerGroup(Placement):
     """One Deployment of `dask worker` pods; each pod runs ``processes`` worker processes of ``threads`` threads."""
 
@@ -220,6 +234,8 @@ class WorkerGroup(Placement):
     threads: int = Field(1, ge=1, le=64)
     resources: Resources = Field(default_factory=lambda: resources("1", "6Gi", "2", "8Gi"))
     gpu: GpuShape | None = None
+    # With autoscale, `replicas` is where the group starts (clamped into [min, max]); the scaler moves it.
+    autoscale: Autoscale | None = None
 
     @field_validator("name")
     @classmethod
@@ -235,6 +251,13 @@ class WorkerGroup(Placement):
                 "under 256Mi each; raise limits.memory or lower processes"
             )
         return self
+
+    @property
+    def initial_replicas(self) -> int:
+        """The pods the Deployment starts with: ``replicas``, clamped into ``autoscale``'s bounds if any."""
+        if self.autoscale is None:
+            return self.replicas
+        return min(max(self.replicas, self.autoscale.min), self.autoscale.max)
 
     @property
     def memory_limit_per_process(self) -> int:

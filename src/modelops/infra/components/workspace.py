@@ -41,6 +41,8 @@ RESOURCE_TYPES: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
 }
 # Custom resources the builders emit (their CRDs come with a cluster add-on, e.g. AKS's Key Vault secrets provider).
 CUSTOM_KINDS = {("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass")}
@@ -48,6 +50,9 @@ CUSTOM_KINDS = {("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass")}
 _FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type"}
 _FIELDS["binaryData"] = "binary_data"
 _FIELDS["automountServiceAccountToken"] = "automount_service_account_token"
+_FIELDS["rules"] = "rules"
+_FIELDS["roleRef"] = "role_ref"
+_FIELDS["subjects"] = "subjects"
 
 
 def resource_name(manifest: Manifest) -> str:
@@ -171,7 +176,9 @@ class DaskWorkspace(pulumi.ComponentResource):
         self.scheduler_address = pulumi.Output.from_input(scheduler_address(namespace))
         self.dashboard_url = pulumi.Output.from_input(dashboard_url(namespace))
         # Dask worker processes across all groups: what the scheduler will see when every pod is up.
-        self.worker_count = pulumi.Output.from_input(sum(g.replicas * g.processes for g in spec.spec.all_groups()))
+        self.worker_count = pulumi.Output.from_input(
+            sum(g.initial_replicas * g.processes for g in spec.spec.all_groups())
+        )
         self.register_outputs(
             {
                 "namespace": self.namespace,
