@@ -459,3 +459,54 @@ def restore(
         f"run {run_id}: database {target} restored from {url}; resume with `mops run STUDY --run-id {run_id}`",
         highlight=False,
     )
+
+
+@app.command("list")
+def list_runs(
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """The runs on the cluster: their runner pods' state and, where the run's stack says where its records are,
+    trials completed and best loss."""
+    from modelops.infra import automation
+    from modelops.infra.automation import InfraError
+    from modelops.k8s import cluster
+
+    with errors_as_messages():
+        ctx = None
+        try:
+            ctx = pulumi_context(env)
+        except InfraError:
+            if kubeconfig is None:
+                raise
+        api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+        rows = []
+        for run in cluster.list_runs(api):
+            row: dict[str, Any] = {
+                "run_id": run.run_id,
+                "namespace": run.namespace,
+                "state": run.runners.state,
+                "active": run.runners.active,
+                "succeeded": run.runners.succeeded,
+                "failed": run.runners.failed,
+            }
+            runs_dir = None
+            if ctx is not None:
+                try:
+                    runs_dir = automation.read_outputs(ctx, "adaptive", run_id=run.run_id).get("runs_dir")
+                except InfraError:
+                    runs_dir = None  # applied without Pulumi: no stack to say where its records are
+            if runs_dir:
+                row["records"] = _records(runs_dir, run.run_id, storage_binding(ctx) if ctx else None)
+            rows.append(row)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("run", "namespace", "runners", "trials", "best loss", title="runs on the cluster")
+    for row in rows:
+        rec = row.get("records") or {}
+        trials = f"{rec.get('completed')}/{rec.get('n_trials')}" if "completed" in rec else "-"
+        runners = f"{row['state']} ({row['active']} active, {row['succeeded']} done, {row['failed']} failed)"
+        table.add_row(row["run_id"], row["namespace"], runners, trials, str(rec.get("best_loss", "-")))
+    console.print(table)

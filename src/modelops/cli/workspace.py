@@ -322,3 +322,85 @@ def autoscale(
             dask_client, k8s_client.AppsV1Api(), k8s_client.CoreV1Api(), namespace, groups, interval=interval,
             log=lambda line: console.print(line, highlight=False),
         )  # fmt: skip
+
+
+@app.command()
+def scale(
+    group: str = typer.Argument(..., help="The worker group (its name in the spec, e.g. default)."),
+    replicas: int = typer.Argument(..., min=0, max=1000, help="Pods for that group."),
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    namespace: str | None = typer.Option(None, "--namespace", help="The workspace namespace (default: the stack's)."),
+) -> None:
+    """Set a worker group's pod count now (until the next `mops workspace up`, which applies the spec again).
+
+    An autoscaled group's scaler moves the count again on its next round: change autoscale.min/max instead.
+    """
+    from modelops.infra import naming
+    from modelops.k8s import cluster
+    from modelops.k8s.workspace import worker_name
+    from modelops.specs.workspace import check_dns_label
+
+    with errors_as_messages():
+        try:
+            check_dns_label(group, "worker group")
+        except ValueError as exc:
+            fail(str(exc))
+        ctx = pulumi_context(env) if kubeconfig is None else None
+        ns = namespace or naming.workspace_namespace(global_config(env).environment)
+        api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+        name = worker_name(SimpleGroup(group))
+        before = cluster.scale_deployment(api, ns, name, replicas)
+        if before is None:
+            fail(f"no worker group {group!r} (Deployment {name}) in {ns}", hint="`mops workspace status` lists them")
+    console.print(f"{name} in {ns}: {before} -> {replicas} pods", highlight=False)
+
+
+class SimpleGroup:
+    """Just the name, which is all ``worker_name`` reads."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@app.command("port-forward")
+def port_forward(
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    namespace: str | None = typer.Option(None, "--namespace", help="The workspace namespace (default: the stack's)."),
+    scheduler_port: int = typer.Option(8786, "--scheduler-port", help="Local port for the scheduler (tcp)."),
+    dashboard_port: int = typer.Option(8787, "--dashboard-port", help="Local port for the dashboard (http)."),
+) -> None:
+    """Reach the workspace's scheduler from this machine: `mops run --scheduler tcp://127.0.0.1:8786` and the
+    dashboard at http://127.0.0.1:8787, until Ctrl-C (runs `kubectl port-forward` with the cluster's kubeconfig)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from modelops.infra import naming
+    from modelops.k8s.workspace import SCHEDULER
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        fail("kubectl is not installed", hint="install it (https://kubernetes.io/docs/tasks/tools/) and retry")
+    with errors_as_messages():
+        ctx = pulumi_context(env) if kubeconfig is None else None
+        ns = namespace or naming.workspace_namespace(global_config(env).environment)
+        text = cluster_kubeconfig(ctx, kubeconfig)
+    with tempfile.TemporaryDirectory(prefix="mops-kube-") as tmp:
+        config = Path(tmp) / "config"
+        config.write_text(text, encoding="utf-8")
+        config.chmod(0o600)  # the kubeconfig holds credentials
+        argv = [kubectl, "port-forward", "-n", ns, f"svc/{SCHEDULER}", f"{scheduler_port}:8786",
+                f"{dashboard_port}:8787"]  # fmt: skip
+        err_console.print(
+            f"scheduler tcp://127.0.0.1:{scheduler_port}, dashboard http://127.0.0.1:{dashboard_port} (Ctrl-C stops)",
+            highlight=False,
+        )
+        try:
+            rc = subprocess.call(argv, env={**os.environ, "KUBECONFIG": str(config)})
+        except KeyboardInterrupt:
+            rc = 0
+    if rc:
+        fail(f"kubectl port-forward exited {rc}", hint=f"is the workspace up in {ns}? `mops workspace status`")
