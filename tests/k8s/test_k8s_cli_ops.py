@@ -98,3 +98,64 @@ def test_k8s_cli_workspace_port_forward_runs_kubectl(env: Env, tmp_path: Path, m
     monkeypatch.setenv("PATH", "/nonexistent")
     missing = env.mops("workspace", "port-forward")
     assert missing.exit_code == 1 and "kubectl is not installed" in missing.output
+
+
+def test_k8s_cli_adaptive_up_on_the_managed_store_wires_the_stacks(env: Env, monkeypatch) -> None:  # noqa: F811
+    """`up` of a managed-store run with workload identity: the server, vault and identities come from the infra and
+    storage stacks' outputs into the run's program (the program itself is tested under Pulumi's mocks)."""
+    from modelops.infra.components import adaptive as adaptive_component
+
+    sub, tenant = "00000000-0000-0000-0000-000000000000", "11111111-1111-1111-1111-111111111111"
+    env.fake.add_stack(
+        "modelops-infra-dev",
+        {
+            "kubeconfig": KUBECONFIG,
+            "resource_group": "modelops-dev-rg-alice",
+            "oidc_issuer_url": "https://issuer.example/",
+            "postgres_fqdn": "modelops-dev-pg-x.postgres.database.azure.com",
+            "postgres_admin_user": "modelops_admin",
+            "key_vault_name": "mopsdevkvx",
+            "key_vault_id": "/subscriptions/s/vaults/mopsdevkvx",
+            "store_admin_client_id": "33333333-3333-3333-3333-333333333333",
+            "store_admin_principal_id": "admin-principal",
+            "store_admin_identity_name": "modelops-dev-store-admin",
+        },
+        secret=["kubeconfig"],
+    )
+    env.fake.add_stack(
+        "modelops-storage-dev",
+        {
+            "account_name": "mopsdevstx",
+            "blob_endpoint": "https://mopsdevstx.blob.core.windows.net/",
+            "results_container": "results",
+            "cache_container": "cache",
+            "bundles_container": "bundles",
+            "auth_mode": "workload_identity",
+            "identity_client_id": "22222222-2222-2222-2222-222222222222",
+            "identity_principal_id": "ws-principal",
+            "identity_tenant_id": tenant,
+            "identity_name": "modelops-dev-workload",
+            "identity_resource_group": "modelops-dev-rg-alice",
+            "identity_subscription_id": sub,
+            "oidc_issuer_url": "https://issuer.example/",
+        },
+    )
+    seen: dict[str, Any] = {}
+    real = adaptive_component.adaptive_program
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adaptive_component, "adaptive_program", record)
+    spec = env.adaptive_spec(central_store={"kind": "managed"}, runners={"replicas": 3})
+    env.fake.set_outputs("modelops-adaptive-dev-exp-9", {"run_namespace": "modelops-exp-9", "runner_name": "r"})
+    result = env.mops("adaptive", "up", str(spec), "--run-id", "exp-9")
+    assert result.exit_code == 0, result.output
+    target = seen["managed"]
+    assert target.host == "modelops-dev-pg-x.postgres.database.azure.com" and target.database == "optuna_exp_9"
+    assert target.admin_client_id.startswith("3333") and target.key_vault == "mopsdevkvx"
+    assert seen["run_secret"].reader_principal_ids == ("ws-principal", "admin-principal")
+    assert seen["admin_federation"].identity_name == "modelops-dev-store-admin"
+    assert seen["federation"].identity_name == "modelops-dev-workload"
+    assert seen["identity"].client_id.startswith("2222") and seen["results_env"] is None  # no SAS anywhere
