@@ -4,8 +4,10 @@ checkov with 0 failed checks; the workload-identity examples carry no SAS, key o
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,32 @@ from .test_k8s_checkov import _checkov
 from .test_k8s_validate import VERSIONS, validate
 
 EXAMPLES = REPO_ROOT / "examples"
+# Written outside the repository by the fixture below (the study path made absolute, so it still resolves).
+MANAGED_RENDER = Path(tempfile.gettempdir()) / f"modelops-render-adaptive-managed-{os.getpid()}.yaml"
+
+
+def _managed_for_render() -> Path:
+    """examples/adaptive-managed.yaml with its commented render-only values filled in, as a user would."""
+    text = (EXAMPLES / "adaptive-managed.yaml").read_text()
+    for key in ("host", "admin_user", "key_vault", "admin_client_id", "client_id", "tenant_id", "storage_account"):
+        text = re.sub(rf"^(\s*)# ({key}: )", r"\1\2", text, flags=re.M)
+    text = text.replace("study: sir/", f"study: {EXAMPLES}/sir/")
+    MANAGED_RENDER.write_text(text)
+    return MANAGED_RENDER
+
+
 RENDERS = {
     "workspace": ["workspace", "render", str(EXAMPLES / "workspace.yaml")],
     "adaptive": ["adaptive", "render", str(EXAMPLES / "adaptive.yaml"), "--run-id", "exp-001"],
-    "adaptive-managed": ["adaptive", "render", str(EXAMPLES / "adaptive-managed.yaml"), "--run-id", "exp-002"],
+    "adaptive-managed": ["adaptive", "render", str(MANAGED_RENDER), "--run-id", "exp-002"],
 }
+
+
+@pytest.fixture(autouse=True)
+def _managed_example() -> object:
+    _managed_for_render()
+    yield
+    MANAGED_RENDER.unlink(missing_ok=True)
 
 
 def _render(args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *extra: str) -> str:
@@ -61,6 +84,15 @@ def test_k8s_every_example_passes_checkov(monkeypatch: pytest.MonkeyPatch, tmp_p
     failed = [f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"]]
     assert report["summary"]["failed"] == 0, "\n".join(failed)
     assert report["summary"]["passed"] > 50
+
+
+def test_k8s_managed_example_without_values_names_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["adaptive", "render", str(EXAMPLES / "adaptive-managed.yaml"), "--run-id", "x"])
+    assert result.exit_code == 1
+    assert "object_store.client_id" in result.output or "host" in result.output
 
 
 def test_k8s_managed_example_render_has_no_sas_key_or_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
