@@ -247,6 +247,9 @@ def test_e2e_pods_run_the_sir_study(tmp_path: Path, postgres: Postgres, procs: l
                 runner_job, manifests, tmp_path / "pods", pod_name=pod, rewrite=network_run, **common
             )
             runner.env["PGPORT"] = str(postgres.port)
+            # Each pod has its own network namespace; processes on one machine share ports: a free one each.
+            assert runner.env["MODELOPS_METRICS_PORT"] == "9464"
+            runner.env["MODELOPS_METRICS_PORT"] = str(free_port())
             # What the pod gets: the scheduler from a plain value, the PG* set (password included) from the Secret.
             assert runner.env["DASK_SCHEDULER_ADDRESS"] == local_scheduler
             assert {"PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"} <= set(runner.env)

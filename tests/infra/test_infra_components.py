@@ -111,6 +111,9 @@ def test_cluster_resources_and_inputs(mocks: Mocks) -> Any:
         ssh = inputs["linuxProfile"]["ssh"]["publicKeys"][0]["keyData"]
         assert ssh == "ssh-ed25519 AAAA test" and inputs["linuxProfile"]["adminUsername"] == "modelops"
         assert inputs["networkProfile"]["networkPlugin"] == "azure"
+        # Workload identity: the OIDC issuer Entra ID trusts, and the feature itself.
+        assert inputs["oidcIssuerProfile"] == {"enabled": True}
+        assert inputs["securityProfile"] == {"workloadIdentity": {"enabled": True}}
         assert inputs["tags"]["managedBy"] == "pulumi" and inputs["tags"]["env"] == "dev"
         tokens = [c.token for c in mocks.calls]
         assert "azure-native:containerservice:listManagedClusterUserCredentials" in tokens
@@ -209,7 +212,7 @@ def test_registry_without_cluster_has_no_role_and_random_name(mocks: Mocks) -> A
 
 @pulumi.runtime.test
 def test_storage_account_containers_and_secret_sas(mocks: Mocks) -> Any:
-    config = StorageConfig(environment="dev", containers={"results": "calabaria-results"})
+    config = StorageConfig(environment="dev", auth="sas", containers={"results": "calabaria-results"})
     expiry = sas_expiry(datetime(2026, 1, 1, tzinfo=UTC), 30)
     store = ObjectStorage("storage", config, resource_group_name="rg", location="eastus2", expiry=expiry)
 
@@ -225,6 +228,8 @@ def test_storage_account_containers_and_secret_sas(mocks: Mocks) -> Any:
         assert acct.inputs["enableHttpsTrafficOnly"] is True
         assert acct.inputs["allowBlobPublicAccess"] is False
         assert acct.inputs["minimumTlsVersion"] == "TLS1_2"
+        assert acct.inputs["allowSharedKeyAccess"] is True  # the SAS fallback signs with the account key
+        assert mocks.of_type("azure-native:managedidentity:UserAssignedIdentity") == []
         names = sorted(c.inputs["containerName"] for c in mocks.of_type("azure-native:storage:BlobContainer"))
         assert names == ["bundles", "cache", "calabaria-results"]
         assert all(c.inputs["publicAccess"] == "None" for c in mocks.of_type("azure-native:storage:BlobContainer"))

@@ -30,6 +30,7 @@ class Mocks(RecordingMocks):
                 "resource_group": "modelops-dev-rg-alice",
                 "location": "eastus2",
                 "kubelet_object_id": "kubelet-oid",
+                "oidc_issuer_url": "https://eastus2.oic.prod-aks.azure.com/tenant/issuer/",
             }
             return {"outputs": infra, "secretOutputNames": []}
         if args.typ == "azure-native:containerregistry:Registry":
@@ -93,6 +94,14 @@ def test_storage_program_reads_the_infra_stack(mocks: Mocks) -> None:
     (account,) = mocks.of_type("azure-native:storage:StorageAccount")
     assert account.inputs["resourceGroupName"] == "modelops-dev-rg-alice"
     assert account.inputs["accountName"] == "mopsdevstzz99yy88"
+    # Workload identity is the default: an identity in the infra stack's resource group, a Blob Data role on each
+    # container, shared-key access off, and no SAS asked for.
+    (identity,) = mocks.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    assert identity.inputs["resourceGroupName"] == "modelops-dev-rg-alice"
+    assert identity.inputs["resourceName"] == "modelops-dev-workload"
+    assert len(mocks.of_type("azure-native:authorization:RoleAssignment")) == 3
+    assert account.inputs["allowSharedKeyAccess"] is False
+    assert not [c for c in mocks.calls if c.token == "azure-native:storage:listStorageAccountSAS"]
 
 
 @pulumi.runtime.test

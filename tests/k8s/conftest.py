@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
+from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.managed_store import ManagedStoreTarget
 from modelops.k8s.workspace import RegistryCredentials, build_workspace
 from modelops.specs.adaptive import AdaptiveSpec
 from modelops.specs.base import parse_spec
@@ -51,9 +53,24 @@ def full_workspace() -> WorkspaceSpec:
                 "node_selector": {"modelops.io/role": "cpu"},
                 "tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}],
             },
-            worker_groups=[{"name": "gpu", "replicas": 1, "processes": 1, "gpu": {"count": 2}}],
+            worker_groups=[
+                {"name": "gpu", "replicas": 1, "processes": 1, "gpu": {"count": 2}},
+                {"name": "burst", "replicas": 1, "processes": 2, "autoscale": {"min": 2, "max": 20}},
+            ],
         ),
     )
+
+
+IDENTITY = WorkloadIdentity(
+    client_id="22222222-2222-2222-2222-222222222222",
+    tenant_id="11111111-1111-1111-1111-111111111111",
+    storage_account="mopsdevstab12cd34",
+)
+
+
+def identity_workspace_manifests() -> list[dict]:
+    """The workspace with workload identity instead of a SAS Secret (namespace modelops-wi)."""
+    return build_workspace(full_workspace(), "modelops-wi", identity=IDENTITY)
 
 
 def workspace_manifests() -> list[dict]:
@@ -70,7 +87,11 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
     study = StudyFiles.from_path(study_file)
     shared = parse_spec(
         AdaptiveSpec,
-        adaptive_doc(runners={"replicas": 2}, central_store={"size": "20Gi"}, results={"url": "az://results/runs"}),
+        adaptive_doc(
+            runners={"replicas": 2},
+            central_store={"size": "20Gi", "backup": {"keep": 3}},
+            results={"url": "az://results/runs"},
+        ),
     )
     plan = AdaptivePlan.for_run(shared, "exp-001", "exp-001", "modelops-exp-001", study)
     b, i, r = build_adaptive(
@@ -82,7 +103,58 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
     single = parse_spec(AdaptiveSpec, adaptive_doc())
     plan1 = AdaptivePlan.for_run(single, "solo", "solo", "modelops-solo", study)
     b1, i1, r1 = build_adaptive(single, plan1)
-    return {"shared": b + i + r, "single": b1 + i1 + r1}
+    pooled = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(runners={"replicas": 8}, central_store={"pooler": True}, results={"url": "az://results/runs"}),
+    )
+    plan4 = AdaptivePlan.for_run(pooled, "pool-run", "pool-run", "modelops-pool-run", study)
+    b4, i4, r4 = build_adaptive(pooled, plan4, pg_secrets=generate_secrets(pooled), identity=IDENTITY)
+    plan2 = AdaptivePlan.for_run(shared, "wi-run", "wi-run", "modelops-wi-run", study)
+    b2, i2, r2 = build_adaptive(shared, plan2, pg_secrets=generate_secrets(shared), identity=IDENTITY)
+    managed = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(
+            runners={"replicas": 3},
+            central_store={"kind": "managed", "egress_cidr": "10.20.3.0/24"},
+            results={"url": "az://results/runs"},
+        ),
+    )
+    plan3 = AdaptivePlan.for_run(managed, "mg-run", "mg-run", "modelops-mg-run", study)
+    target = ManagedStoreTarget.resolve(
+        managed.spec.central_store,
+        "mg-run",
+        host="modelops-dev-pg-alice.postgres.database.azure.com",
+        admin_user="modelops_admin",
+        key_vault="modelopsdevkvab12cd34",
+        admin_client_id="33333333-3333-3333-3333-333333333333",
+    )
+    b3, i3, r3 = build_adaptive(managed, plan3, identity=IDENTITY, managed=target)
+    managed_pooled = parse_spec(
+        AdaptiveSpec,
+        adaptive_doc(
+            runners={"replicas": 3},
+            central_store={"kind": "managed", "pooler": {"pool_size": 8}},
+            results={"url": "az://results/runs"},
+        ),
+    )
+    plan5 = AdaptivePlan.for_run(managed_pooled, "mp-run", "mp-run", "modelops-mp-run", study)
+    target5 = ManagedStoreTarget.resolve(
+        managed_pooled.spec.central_store,
+        "mp-run",
+        host="modelops-dev-pg-alice.postgres.database.azure.com",
+        admin_user="modelops_admin",
+        key_vault="modelopsdevkvab12cd34",
+        admin_client_id="33333333-3333-3333-3333-333333333333",
+    )
+    b5, i5, r5 = build_adaptive(managed_pooled, plan5, identity=IDENTITY, managed=target5)
+    return {
+        "shared": b + i + r,
+        "single": b1 + i1 + r1,
+        "identity": b2 + i2 + r2,
+        "managed": b3 + i3 + r3,
+        "pooled": b4 + i4 + r4,
+        "managed-pooled": b5 + i5 + r5,
+    }
 
 
 def by_kind(manifests: list[dict], kind: str) -> list[dict]:
@@ -102,7 +174,16 @@ def pod_specs(manifests: list[dict]) -> list[dict]:
 @pytest.fixture
 def all_manifests(study_dir: Path) -> list[dict]:
     variants = adaptive_variants(study_dir / "study.yaml")
-    return workspace_manifests() + variants["shared"] + variants["single"]
+    return (
+        workspace_manifests()
+        + identity_workspace_manifests()
+        + variants["shared"]
+        + variants["single"]
+        + variants["identity"]
+        + variants["managed"]
+        + variants["pooled"]
+        + variants["managed-pooled"]
+    )
 
 
 class Pick:
@@ -116,6 +197,7 @@ class Pick:
     full_workspace = staticmethod(full_workspace)
     workspace_manifests = staticmethod(workspace_manifests)
     adaptive_variants = staticmethod(adaptive_variants)
+    identity_workspace_manifests = staticmethod(identity_workspace_manifests)
 
 
 @pytest.fixture

@@ -23,14 +23,18 @@ from modelops.specs.workspace import ImagePull, WorkspaceSpec
 
 def test_k8s_every_pod_runs_restricted(all_manifests: list[dict], pick) -> None:
     pods = pick.pod_specs(all_manifests)
-    assert len(pods) == 7  # scheduler, 2 worker groups; postgres, init, runner; a solo runner
+    # scheduler, 2 worker groups; postgres, init, runner; a solo runner; the same 3 + 3 with workload identity;
+    # a managed-store run's bootstrap Job and runner; with PgBouncer: in-cluster (4) and managed (3); an autoscaled
+    # group and its scaler in both workspaces (4)
+    assert len(pods) == 26
     for pod in pods:
-        assert pod["automountServiceAccountToken"] is False
+        # Only the scaler talks to the Kubernetes API (through a Role limited to scaling its worker Deployments).
+        assert pod["automountServiceAccountToken"] is (pod.get("serviceAccountName") == "modelops-scaler")
         sc = pod["securityContext"]
         assert sc["runAsNonRoot"] is True and sc["runAsUser"] >= 10000
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
         assert {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}} in pod["volumes"]
-        for c in pod["containers"]:
+        for c in [*pod["containers"], *pod.get("initContainers", [])]:
             csc = c["securityContext"]
             assert csc["allowPrivilegeEscalation"] is False
             assert csc["readOnlyRootFilesystem"] is True

@@ -119,7 +119,8 @@ def test_k8s_workspace_outputs_feed_the_dask_binding(mocks: Mocks, pick) -> None
     assert binding.scheduler_addr == "tcp://dask-scheduler.modelops-dev:8786"
     assert binding.dashboard_url == "http://dask-scheduler.modelops-dev:8787"
     assert binding.namespace == "modelops-dev"
-    assert seen["worker_count"] == 3 * 2 + 1 * 1  # replicas x processes over both groups
+    # replicas x processes over the groups; the autoscaled one starts at its min (2 pods of 2)
+    assert seen["worker_count"] == 3 * 2 + 1 * 1 + 2 * 2
     assert not mocks.of_type("pulumi:pulumi:StackReference")  # a given kubeconfig needs no infra stack
 
 

@@ -74,9 +74,16 @@ def test_k8s_adaptive_replicas_need_a_central_store(pick) -> None:
 
 def test_k8s_adaptive_store_fields_are_checked(pick) -> None:
     p = problems(AdaptiveSpec, pick.adaptive_doc(central_store={"user": "Robert'); DROP"}))
-    assert "spec.central_store.user" in p
+    # The location names the store kind (in-cluster postgres or managed) whose field is wrong.
+    assert "spec.central_store.postgres.user" in p
     p = problems(AdaptiveSpec, pick.adaptive_doc(central_store={"size": "100Mi"}))
-    assert "spec.central_store.size" in p
+    assert "spec.central_store.postgres.size" in p
+    p = problems(AdaptiveSpec, pick.adaptive_doc(central_store={"kind": "managed", "database": "Robert'); DROP"}))
+    assert "spec.central_store.managed.database" in p
+    p = problems(AdaptiveSpec, pick.adaptive_doc(central_store={"kind": "managed", "egress_cidr": "10.0.0/33"}))
+    assert "spec.central_store.managed.egress_cidr" in p
+    p = problems(AdaptiveSpec, pick.adaptive_doc(central_store={"kind": "managed"}, object_store={"auth": "sas"}))
+    assert any("workload identity" in v for v in p.values())
 
 
 def test_k8s_study_storage_must_match_the_plan(tmp_path: Path, pick) -> None:

@@ -21,6 +21,7 @@ from modelops.cli.workspace import (
     cluster_kubeconfig,
     errors_as_messages,
     infra_ref_or_fail,
+    object_store_access,
     pulumi_context,
     read_kubeconfig,
     storage_binding,
@@ -61,6 +62,46 @@ def _plan(spec_path: Path, run_id: str, *, dask: Any | None = None, runs_url: st
     return spec, plan
 
 
+def _managed(spec: Any, plan: Any, ctx: Any | None = None, storage: Any | None = None) -> tuple[Any, Any, Any]:
+    """(ManagedStoreTarget, RunSecretTarget, store admin Federation) for a managed central store, else Nones.
+
+    With a Pulumi context the server, vault and identities come from the infra and storage stacks; without one
+    (render) from the spec's central_store fields alone, and the run's Key Vault secret is made by hand."""
+    from modelops.infra.components.database import RunSecretTarget
+    from modelops.infra.components.identity import Federation
+    from modelops.k8s.managed_store import ManagedStoreTarget
+    from modelops.specs.adaptive import ManagedStore
+
+    store = spec.spec.central_store
+    if not isinstance(store, ManagedStore):
+        return None, None, None
+    infra: dict[str, Any] = {}
+    if ctx is not None:
+        from modelops.infra import automation
+
+        infra = automation.read_outputs(ctx, "infra") if automation.stack_exists(ctx, "infra") else {}
+    target = ManagedStoreTarget.resolve(
+        store,
+        plan.slug,
+        host=infra.get("postgres_fqdn"),
+        admin_user=infra.get("postgres_admin_user"),
+        key_vault=infra.get("key_vault_name"),
+        admin_client_id=infra.get("store_admin_client_id"),
+    )
+    if not infra or storage is None or storage.mode != "workload_identity":
+        return target, None, None
+    sub = storage.identity_subscription_id
+    run_secret = RunSecretTarget(
+        subscription_id=sub,
+        resource_group=infra["resource_group"],
+        key_vault_name=infra["key_vault_name"],
+        key_vault_id=infra["key_vault_id"],
+        reader_principal_ids=(storage.identity_principal_id, infra["store_admin_principal_id"]),
+    )
+    admin = Federation(sub, infra["resource_group"], infra["store_admin_identity_name"], infra["oidc_issuer_url"])
+    return target, run_secret, admin
+
+
 def _credentials(spec: Any) -> Any:
     from modelops.k8s.workspace import registry_credentials
 
@@ -79,17 +120,21 @@ def render(
     output works on any cluster (until the init Job has made the database, runner pods fail and are retried).
     Object-store credentials come from AZURE_STORAGE_* in your environment.
     """
-    from modelops.k8s.adaptive import build_adaptive, generate_secrets, object_store_env_from
+    from modelops.k8s.adaptive import build_adaptive, generate_secrets
     from modelops.k8s.render import to_yaml
 
     with errors_as_messages():
         spec, plan = _plan(spec_path, run_id)
+        identity, _, env_vars = object_store_access(spec.spec.object_store, None, render=True)
+        managed, _, _ = _managed(spec, plan)
         base, init, runners = build_adaptive(
             spec,
             plan,
             pg_secrets=generate_secrets(spec),
-            results_env=object_store_env_from() or None,
+            results_env=env_vars or None,
             credentials=_credentials(spec),
+            identity=identity,
+            managed=managed,
         )
     typer.echo(to_yaml(base + init + runners, show_secrets=show_secrets), nl=False)
 
@@ -131,7 +176,9 @@ def up(
                 highlight=False,
             )
         kc = read_kubeconfig(kubeconfig)
-        env_for_results = storage_env(storage) if plan.runs_url else {}
+        identity, federation, env_vars = object_store_access(spec.spec.object_store, storage)
+        env_for_results = env_vars if plan.runs_url else {}
+        managed, run_secret, admin_federation = _managed(spec, plan, ctx, storage)
         program = adaptive_program(
             spec,
             plan,
@@ -139,6 +186,11 @@ def up(
             kubeconfig=kc,
             results_env=env_for_results or None,
             credentials=_credentials(spec),
+            identity=identity,
+            federation=federation,
+            managed=managed,
+            run_secret=run_secret,
+            admin_federation=admin_federation,
         )
         outputs = automation.up(
             ctx, "adaptive", program, run_id=run_id, on_output=None if as_json else pulumi_progress()
@@ -319,3 +371,154 @@ def logs(
             typer.echo(text, nl=not text.endswith("\n"))
     if not printed:
         fail(f"no pods of Job {job} in {ns} yet", hint=f"check `mops adaptive status {run_id}`")
+
+
+@app.command("bootstrap-store", hidden=True)
+def bootstrap_store(
+    database: str = typer.Option(..., "--database", help="The run's database on the managed server."),
+    user: str = typer.Option(..., "--user", help="The runtime role the runners log in as."),
+    schema: str = typer.Option("optuna", "--schema", help="The one schema the runtime role owns."),
+    admin_password_file: Path = typer.Option(..., "--admin-password-file", help="The admin password (from Key Vault)."),
+    runtime_password_file: Path = typer.Option(..., "--runtime-password-file", help="The runtime role's password."),
+    adopt_public: bool = typer.Option(
+        False,
+        "--adopt-public",
+        help="After a pg_restore into public (migrating from the in-cluster store), move those tables into the "
+        "runtime role's schema (docs/cloud.md).",
+    ),
+) -> None:
+    """The managed store's bootstrap Job (admin -> runtime role separation); idempotent.
+
+    PGHOST, PGPORT, PGUSER (the admin), PGSSLMODE and PGSSLROOTCERT come from the environment, read by libpq;
+    the passwords from files the Secrets Store CSI driver mounts from Key Vault.
+    """
+    from modelops.infra.pg_bootstrap import (
+        Bootstrap,
+        BootstrapError,
+        bootstrap,
+        read_secret_file,
+    )
+    from modelops.infra.pg_bootstrap import (
+        adopt_public as adopt,
+    )
+    from modelops.specs.adaptive import ManagedStore
+
+    try:
+        # The same identifier rules as the spec: these names go into SQL.
+        ManagedStore(kind="managed", database=database, user=user, schema=schema)
+        plan = Bootstrap(database, user, schema, read_secret_file(runtime_password_file, "runtime password"))
+        admin = read_secret_file(admin_password_file, "admin password")
+        for step in bootstrap("dbname=postgres", plan, admin_password=admin):
+            console.print(step, highlight=False)
+        if adopt_public:
+            moved = adopt("dbname=postgres", plan, admin_password=admin)
+            console.print(f"moved {moved} restored relations into {database}.{schema}, owned by {user}")
+    except BootstrapError as exc:
+        fail(str(exc), hint="check the server's firewall/private access, the admin secret in Key Vault, and PGHOST")
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@app.command("backup-store", hidden=True)
+def backup_store(
+    file: Path = typer.Option(..., "--file", help="The pg_dump -Fc file the init container wrote."),
+    to: str = typer.Option(..., "--to", help="The backups URL (az://container/path)."),
+    run_id: str = typer.Option(..., "--run-id", help="The run the backup belongs to."),
+    keep: int = typer.Option(7, "--keep", min=1, help="How many backups of this run to keep."),
+) -> None:
+    """The backup CronJob's upload step: store the dump, delete the oldest beyond --keep."""
+    from modelops.infra.pg_backup import BackupError, upload
+
+    try:
+        url, removed = upload(file, to, run_id, keep)
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(f"backup {url} stored; {len(removed)} older removed", highlight=False)
+
+
+@app.command()
+def restore(
+    run_id: str = typer.Argument(..., help="The run whose store is restored."),
+    source: str = typer.Option(..., "--from", help="A backup URL, a backup file name under --backups, or `latest`."),
+    backups: str | None = typer.Option(
+        None, "--backups", help="The run's backups URL (default: <runs dir>-backups/<run id> with --runs-dir)."
+    ),
+    runs_dir: str | None = typer.Option(None, "--runs-dir", help="The run records' URL (locates the backups)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Replace the run's study database with a backup, all or nothing; then `mops run --run-id RUN` resumes.
+
+    Connects with libpq's PG* variables (on a cluster: `kubectl -n modelops-<run> port-forward
+    svc/postgres-<run> 5432` and the runtime Secret's PGPASSWORD), and needs pg_restore of the server's major
+    version. Stop the runners first (`kubectl delete job runner-<run>` or `mops adaptive down`).
+    """
+    import tempfile
+
+    from modelops.infra.pg_backup import BackupError, default_backups_url, fetch, pg_restore, resolve
+
+    target = os.environ.get("PGDATABASE", "")
+    if not target:
+        fail("PGDATABASE is not set", hint="export PGHOST, PGPORT, PGUSER, PGDATABASE (and PGPASSWORD) for the store")
+    try:
+        where = backups or (default_backups_url(runs_dir, run_id) if runs_dir else None)
+        url = resolve(source, where, run_id)
+        confirm(f"Replace database {target} on {os.environ.get('PGHOST', 'localhost')} with {url}?", yes)
+        with tempfile.TemporaryDirectory(prefix="mops-restore-") as tmp:
+            pg_restore(fetch(url, Path(tmp) / "backup.dump"))
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(
+        f"run {run_id}: database {target} restored from {url}; resume with `mops run STUDY --run-id {run_id}`",
+        highlight=False,
+    )
+
+
+@app.command("list")
+def list_runs(
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """The runs on the cluster: their runner pods' state and, where the run's stack says where its records are,
+    trials completed and best loss."""
+    from modelops.infra import automation
+    from modelops.infra.automation import InfraError
+    from modelops.k8s import cluster
+
+    with errors_as_messages():
+        ctx = None
+        try:
+            ctx = pulumi_context(env)
+        except InfraError:
+            if kubeconfig is None:
+                raise
+        api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+        rows = []
+        for run in cluster.list_runs(api):
+            row: dict[str, Any] = {
+                "run_id": run.run_id,
+                "namespace": run.namespace,
+                "state": run.runners.state,
+                "active": run.runners.active,
+                "succeeded": run.runners.succeeded,
+                "failed": run.runners.failed,
+            }
+            runs_dir = None
+            if ctx is not None:
+                try:
+                    runs_dir = automation.read_outputs(ctx, "adaptive", run_id=run.run_id).get("runs_dir")
+                except InfraError:
+                    runs_dir = None  # applied without Pulumi: no stack to say where its records are
+            if runs_dir:
+                row["records"] = _records(runs_dir, run.run_id, storage_binding(ctx) if ctx else None)
+            rows.append(row)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("run", "namespace", "runners", "trials", "best loss", title="runs on the cluster")
+    for row in rows:
+        rec = row.get("records") or {}
+        trials = f"{rec.get('completed')}/{rec.get('n_trials')}" if "completed" in rec else "-"
+        runners = f"{row['state']} ({row['active']} active, {row['succeeded']} done, {row['failed']} failed)"
+        table.add_row(row["run_id"], row["namespace"], runners, trials, str(rec.get("best_loss", "-")))
+    console.print(table)

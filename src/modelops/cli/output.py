@@ -134,6 +134,11 @@ _KNOWN: dict[str, tuple[int, str, str | None]] = {
     "modelops.k8s.cluster:ClusterError": (EXIT_ERROR, "cluster_error", None),
     "modelops.k8s.adaptive:StudyFilesError": (EXIT_INPUT, "invalid_input", None),
     "modelops.k8s.workspace:K8sConfigError": (EXIT_ERROR, "config_error", None),
+    "modelops.k8s.identity:IdentityConfigError": (EXIT_INPUT, "invalid_input", None),
+    "modelops.k8s.managed_store:ManagedStoreError": (EXIT_INPUT, "invalid_input", None),
+    "modelops.infra.pg_bootstrap:BootstrapError": (EXIT_ERROR, "store_error", None),
+    "modelops.infra.pg_backup:BackupError": (EXIT_ERROR, "store_error", None),
+    "modelops.runner.forward:ForwardError": (EXIT_ERROR, "run_error", None),
     "modelops.services.dask:ClusterConnectionError": (EXIT_ERROR, "connection_error", None),
     "modelops.services.versions:ClusterVersionError": (EXIT_ERROR, "connection_error", None),
 }

@@ -67,6 +67,9 @@ def run(
         callback=check_runs_dir,
     ),
     as_json: bool = typer.Option(False, "--json", help="No progress bar; print the run summary as JSON."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port (default: $MODELOPS_METRICS_PORT)."
+    ),
 ) -> None:
     """Calibrate a study: ask the algorithm, simulate every parameter set's replicates, score them, repeat.
 
@@ -124,12 +127,25 @@ def run(
 
     progress_bar: Progress | None = None
     task_id: Any = None
+    from modelops.runner import metrics as run_metrics
+
+    try:
+        port = run_metrics.port_from_env(metrics_port)
+    except ValueError as exc:
+        fail(str(exc))
+    exporter: list[Any] = []  # [RunMetrics, server] once the run id is known
 
     started: list[str] = []  # the run id, once the run exists: a failure after that is a failed run (exit 10)
 
     def on_start(rid: str, url: str) -> None:
         nonlocal progress_bar, task_id
         started.append(rid)
+        if port is not None:
+            m = run_metrics.RunMetrics(rid, run_metrics.study_name(spec))
+            try:
+                exporter.extend([m, m.serve(port)])
+            except OSError as exc:
+                fail(f"cannot serve metrics on port {port}: {exc.strerror}", hint="choose another --metrics-port")
         if as_json:
             return
         err_console.print(styled("run [bold]{}[/] -> {}", rid, url), highlight=False)
@@ -150,6 +166,8 @@ def run(
         task_id = progress_bar.add_task("trials", total=None, best="-", rate="0", failed="")
 
     def on_progress(p: RunProgress) -> None:
+        if exporter:
+            exporter[0].observe(p)
         if progress_bar is None:
             return
         progress_bar.update(
@@ -171,6 +189,8 @@ def run(
     finally:  # any error (RunError or not) goes on to the CLI's error boundary: one message, its exit code
         if progress_bar is not None:
             progress_bar.stop()
+        if exporter:
+            exporter[1].shutdown()
 
     # Exit codes (docs/user-guide.md): 0 completed, 10 the run ended failed, 130 interrupted (resumable).
     exit_code = {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_RUN_FAILED}.get(summary.status, 0)

@@ -98,4 +98,14 @@ def env() -> None:
         binding = StorageBinding.from_outputs(outputs)
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
-    err_console.print(f"SAS token valid until {binding.sas_expiry or 'unknown'}", style="dim")
+    if binding.mode == "sas":
+        err_console.print(f"SAS token valid until {binding.sas_expiry or 'unknown'}", style="dim")
+    else:
+        # No key or SAS exists: this shell reaches the containers as the user (`az login`) through
+        # DefaultAzureCredential, which needs a Storage Blob Data role of its own on the containers.
+        typer.echo("export AZURE_STORAGE_ANON=false")
+        err_console.print(
+            "workload identity: no SAS is issued; adlfs uses your `az login` (you need Storage Blob Data "
+            "Contributor on the containers)",
+            style="dim",
+        )

@@ -102,13 +102,29 @@ def storage_binding(ctx: Any) -> Any | None:
 
 
 def storage_env(binding: Any | None) -> dict[str, str]:
-    """Object-store variables for pods: the storage binding's account and SAS, else the caller's AZURE_STORAGE_*."""
+    """Object-store variables for pods (the SAS fallback): the storage binding's account and SAS, else the caller's
+    AZURE_STORAGE_*."""
     from modelops.infra.bindings import STORAGE_ACCOUNT_ENV
     from modelops.k8s.adaptive import object_store_env_from
 
     if binding is not None:
         return {STORAGE_ACCOUNT_ENV: binding.account_name, **binding.secret_env()}
     return object_store_env_from()
+
+
+def object_store_access(access: Any, binding: Any | None, *, render: bool = False) -> tuple[Any, Any, dict[str, str]]:
+    """(workload identity or None, federation or None, SAS-mode env) for pods, from the spec's ``object_store`` and
+    the storage stack's binding. With workload identity no credential is read from anywhere, so a SAS exported in
+    this shell cannot end up in a Secret."""
+    from modelops.infra.components.identity import Federation
+    from modelops.k8s.adaptive import object_store_env_from
+    from modelops.k8s.identity import resolve_identity
+
+    identity = resolve_identity(access, binding)
+    if identity is not None:
+        federation = Federation.from_outputs(vars(binding)) if binding is not None and not render else None
+        return identity, federation, {}
+    return None, None, object_store_env_from() if render else storage_env(binding)
 
 
 # --- commands --------------------------------------------------------------------------------------------------------
@@ -135,14 +151,16 @@ def render(
     Secret values (the GHCR pull secret, object-store credentials from AZURE_STORAGE_* in your environment) are
     redacted unless --show-secrets.
     """
-    from modelops.k8s.adaptive import object_store_env_from
     from modelops.k8s.render import to_yaml
     from modelops.k8s.workspace import build_workspace
 
     with errors_as_messages():
         spec = _load(spec_path)
         ns = spec.namespace_for(global_config(env).environment)
-        manifests = build_workspace(spec, ns, credentials=_credentials(spec), storage_env=object_store_env_from())
+        identity, _, env_vars = object_store_access(spec.spec.object_store, None, render=True)
+        manifests = build_workspace(
+            spec, ns, credentials=_credentials(spec), storage_env=env_vars or None, identity=identity
+        )
     typer.echo(to_yaml(manifests, show_secrets=show_secrets), nl=False)
 
 
@@ -168,13 +186,16 @@ def up(
         ctx = pulumi_context(env, create=True)
         ns = spec.namespace_for(ctx.environment)
         kc = read_kubeconfig(kubeconfig)
+        identity, federation, env_vars = object_store_access(spec.spec.object_store, storage_binding(ctx))
         program = workspace_program(
             spec,
             namespace=ns,
             infra_ref=infra_ref_or_fail(ctx, kc),
             kubeconfig=kc,
             credentials=credentials,
-            storage_env=storage_env(storage_binding(ctx)) or None,
+            storage_env=env_vars or None,
+            identity=identity,
+            federation=federation,
         )
         outputs = automation.up(ctx, "workspace", program, on_output=None if as_json else pulumi_progress())
     _print_outputs(outputs, as_json, title=f"workspace {ns}")
@@ -255,3 +276,114 @@ def status(
         colour = "green" if w["ready"] >= w["desired"] else "yellow"
         table.add_row(w["name"], Text(str(w["ready"]), style=colour), str(w["desired"]))
     console.print(table)
+
+
+@app.command(hidden=True)
+def autoscale(
+    namespace: str = typer.Option(..., "--namespace", help="The workspace namespace."),
+    scheduler: str = typer.Option(..., "--scheduler", help="The Dask scheduler's address."),
+    group: list[str] = typer.Option(..., "--group", help="DEPLOYMENT:PROCESSES:MIN:MAX, once per scaled group."),
+    interval: float = typer.Option(15.0, "--interval", min=1.0, help="Seconds between decisions."),
+) -> None:
+    """The scaler pod's loop (modelops.k8s.scaler): scheduler demand in, idle pods retired, Deployments scaled."""
+    from distributed import Client
+    from kubernetes import client as k8s_client
+    from kubernetes import config
+
+    from modelops.k8s.scaler import ScaledGroup, run_loop
+
+    groups = []
+    for item in group:
+        try:
+            name, processes, low, high = item.split(":")
+            groups.append(ScaledGroup(name, int(processes), int(low), int(high)))
+        except ValueError:
+            fail(f"--group {item!r} must be DEPLOYMENT:PROCESSES:MIN:MAX")
+    config.load_incluster_config()
+    with Client(scheduler, timeout=60) as dask_client:
+        run_loop(
+            dask_client, k8s_client.AppsV1Api(), k8s_client.CoreV1Api(), namespace, groups, interval=interval,
+            log=lambda line: console.print(line, highlight=False),
+        )  # fmt: skip
+
+
+@app.command()
+def scale(
+    group: str = typer.Argument(..., help="The worker group (its name in the spec, e.g. default)."),
+    replicas: int = typer.Argument(..., min=0, max=1000, help="Pods for that group."),
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    namespace: str | None = typer.Option(None, "--namespace", help="The workspace namespace (default: the stack's)."),
+) -> None:
+    """Set a worker group's pod count now (until the next `mops workspace up`, which applies the spec again).
+
+    An autoscaled group's scaler moves the count again on its next round: change autoscale.min/max instead.
+    """
+    from modelops.infra import naming
+    from modelops.k8s import cluster
+    from modelops.k8s.workspace import worker_name
+    from modelops.specs.workspace import check_dns_label
+
+    with errors_as_messages():
+        try:
+            check_dns_label(group, "worker group")
+        except ValueError as exc:
+            fail(str(exc))
+        ctx = pulumi_context(env) if kubeconfig is None else None
+        ns = namespace or naming.workspace_namespace(global_config(env).environment)
+        api = cluster.clients(cluster_kubeconfig(ctx, kubeconfig))
+        name = worker_name(SimpleGroup(group))
+        before = cluster.scale_deployment(api, ns, name, replicas)
+        if before is None:
+            fail(f"no worker group {group!r} (Deployment {name}) in {ns}", hint="`mops workspace status` lists them")
+    console.print(f"{name} in {ns}: {before} -> {replicas} pods", highlight=False)
+
+
+class SimpleGroup:
+    """Just the name, which is all ``worker_name`` reads."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@app.command("port-forward")
+def port_forward(
+    env: str | None = ENV_OPT,
+    kubeconfig: Path | None = KUBECONFIG_OPT,
+    namespace: str | None = typer.Option(None, "--namespace", help="The workspace namespace (default: the stack's)."),
+    scheduler_port: int = typer.Option(8786, "--scheduler-port", help="Local port for the scheduler (tcp)."),
+    dashboard_port: int = typer.Option(8787, "--dashboard-port", help="Local port for the dashboard (http)."),
+) -> None:
+    """Reach the workspace's scheduler from this machine: `mops run --scheduler tcp://127.0.0.1:8786` and the
+    dashboard at http://127.0.0.1:8787, until Ctrl-C (runs `kubectl port-forward` with the cluster's kubeconfig)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from modelops.infra import naming
+    from modelops.k8s.workspace import SCHEDULER
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        fail("kubectl is not installed", hint="install it (https://kubernetes.io/docs/tasks/tools/) and retry")
+    with errors_as_messages():
+        ctx = pulumi_context(env) if kubeconfig is None else None
+        ns = namespace or naming.workspace_namespace(global_config(env).environment)
+        text = cluster_kubeconfig(ctx, kubeconfig)
+    with tempfile.TemporaryDirectory(prefix="mops-kube-") as tmp:
+        config = Path(tmp) / "config"
+        config.write_text(text, encoding="utf-8")
+        config.chmod(0o600)  # the kubeconfig holds credentials
+        argv = [kubectl, "port-forward", "-n", ns, f"svc/{SCHEDULER}", f"{scheduler_port}:8786",
+                f"{dashboard_port}:8787"]  # fmt: skip
+        err_console.print(
+            f"scheduler tcp://127.0.0.1:{scheduler_port}, dashboard http://127.0.0.1:{dashboard_port} (Ctrl-C stops)",
+            highlight=False,
+        )
+        try:
+            rc = subprocess.call(argv, env={**os.environ, "KUBECONFIG": str(config)})
+        except KeyboardInterrupt:
+            rc = 0
+    if rc:
+        fail(f"kubectl port-forward exited {rc}", hint=f"is the workspace up in {ns}? `mops workspace status`")

@@ -97,8 +97,9 @@ BUNDLES_URL_ENV = "MODELOPS_BUNDLES_URL"
 
 @dataclass(frozen=True)
 class StorageBinding(_Binding):
-    """Storage -> workers and runners: the object store. Access is by a read/write SAS token (a secret), never by
-    an account key."""
+    """Storage -> workers and runners: the object store. Access is by workload identity (a managed identity's
+    client and tenant ids, nothing secret), or in ``sas`` mode by a read/write SAS token (a secret); never by an
+    account key."""
 
     OUTPUTS: ClassVar[tuple[str, ...]] = (
         "account_name",
@@ -106,9 +107,19 @@ class StorageBinding(_Binding):
         "results_container",
         "cache_container",
         "bundles_container",
-        "sas_token",
     )
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("sas_expiry",)
+    OPTIONAL: ClassVar[tuple[str, ...]] = (
+        "sas_token",
+        "sas_expiry",
+        "auth_mode",
+        "identity_client_id",
+        "identity_principal_id",
+        "identity_tenant_id",
+        "identity_name",
+        "identity_resource_group",
+        "identity_subscription_id",
+        "oidc_issuer_url",
+    )
     SOURCE: ClassVar[str] = "storage"
 
     account_name: str
@@ -116,8 +127,34 @@ class StorageBinding(_Binding):
     results_container: str
     cache_container: str
     bundles_container: str
-    sas_token: str = field(repr=False)
+    sas_token: str | None = field(default=None, repr=False)
     sas_expiry: str | None = None
+    # Stacks from before workload identity exported only a SAS: they read as sas mode.
+    auth_mode: str | None = None
+    identity_client_id: str | None = None
+    identity_principal_id: str | None = None
+    identity_tenant_id: str | None = None
+    identity_name: str | None = None
+    identity_resource_group: str | None = None
+    identity_subscription_id: str | None = None
+    oidc_issuer_url: str | None = None
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> StorageBinding:
+        binding = super().from_outputs(outputs)
+        mode = binding.mode
+        if mode == "sas" and not binding.sas_token:
+            raise BindingError("the storage stack is in sas mode but has no sas_token output; run `mops storage up`")
+        if mode == "workload_identity" and not (binding.identity_client_id and binding.identity_tenant_id):
+            raise BindingError(
+                "the storage stack uses workload identity but has no identity_client_id/identity_tenant_id output; "
+                "run `mops storage up`"
+            )
+        return binding
+
+    @property
+    def mode(self) -> str:
+        return self.auth_mode or "sas"
 
     def url(self, container: str, path: str = "") -> str:
         """An fsspec URL (``az://container/path``) for adlfs."""
@@ -133,8 +170,9 @@ class StorageBinding(_Binding):
         }
 
     def secret_env(self) -> dict[str, str]:
-        """The secret environment (put it in a Kubernetes Secret and reference it; never a plain env value)."""
-        return {STORAGE_SAS_ENV: self.sas_token}
+        """The secret environment (put it in a Kubernetes Secret and reference it; never a plain env value); empty
+        with workload identity, where nothing is secret."""
+        return {STORAGE_SAS_ENV: self.sas_token} if self.mode == "sas" and self.sas_token else {}
 
 
 @dataclass(frozen=True)

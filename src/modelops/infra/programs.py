@@ -41,9 +41,21 @@ def infra_program(plan: StackPlan, ctx: PulumiContext | None = None) -> PulumiPr
     config = ClusterConfig.from_dict(plan.config["cluster"])
     literal_key = public_key_from_spec(SshSpec(**plan.config.get("ssh", {})))
 
+    postgres = plan.config.get("postgres")
+
     def program() -> None:
         key = literal_key or pulumi.Config("modelops").require_secret(SSH_CONFIG_KEY.split(":", 1)[1])
         cluster = ModelOpsCluster(COMPONENT_NAME, config, ssh_public_key=key)
+        if postgres:
+            from modelops.infra.components.database import ManagedPostgres, ManagedPostgresConfig
+
+            store = ManagedPostgres(
+                f"{COMPONENT_NAME}-pg",
+                ManagedPostgresConfig.from_dict(postgres),
+                resource_group_name=cluster.resource_group,
+                location=cluster.location,
+            )
+            _export(store.outputs)
         _export(
             {
                 "kubeconfig": cluster.kubeconfig,
@@ -53,6 +65,7 @@ def infra_program(plan: StackPlan, ctx: PulumiContext | None = None) -> PulumiPr
                 "kubelet_object_id": cluster.kubelet_object_id,
                 "cluster_id": cluster.cluster_id,
                 "fqdn": cluster.fqdn,
+                "oidc_issuer_url": cluster.oidc_issuer_url,
                 "kubernetes_version": config.kubernetes_version,
             }
         )
@@ -101,7 +114,11 @@ def storage_program(plan: StackPlan, ctx: PulumiContext | None = None, now: date
             location=infra.require_output("location"),
             expiry=expiry,
         )
-        _export(store.outputs)
+        outputs = dict(store.outputs)
+        if config.auth == "workload_identity":
+            # The planes federate their ServiceAccounts against the cluster's issuer; hand it on with the identity.
+            outputs["oidc_issuer_url"] = infra.require_output("oidc_issuer_url")
+        _export(outputs)
 
     return program
 

@@ -9,6 +9,7 @@ PostgreSQL and write their run records to the object store.
 from __future__ import annotations
 
 import os
+import re
 import secrets as _secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.k8s import network
+from modelops.k8s.backup import build_backup_cronjob
 from modelops.k8s.common import (
     IMAGE_DIGEST_SKIP,
     Manifest,
@@ -27,6 +29,16 @@ from modelops.k8s.common import (
     pod_spec,
     secret,
 )
+from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.managed_store import (
+    ManagedStoreTarget,
+    build_managed_store,
+    csi_mount,
+    csi_volume,
+    runner_command,
+    runtime_spc_name,
+)
+from modelops.k8s.pooler import POOLER_PORT, PoolerConfig, build_pooler, pooler_name, schema_init_command
 from modelops.k8s.postgres import PostgresNames, PostgresSecrets, build_postgres, init_sql
 from modelops.k8s.workspace import (
     PULL_SECRET,
@@ -36,7 +48,7 @@ from modelops.k8s.workspace import (
     scheduler_address,
     scheduler_selector,
 )
-from modelops.specs.adaptive import AdaptiveSpec
+from modelops.specs.adaptive import AdaptiveSpec, ManagedStore
 
 STUDY_MOUNT = "/etc/modelops/study"  # the default of spec.study_mount
 RUNS_MOUNT = "/var/lib/modelops/runs"
@@ -45,6 +57,7 @@ STUDY_FILES_LIMIT = 900 * 1024
 STUDY_SUFFIXES = (".yaml", ".yml", ".csv", ".json", ".txt", ".py", ".parquet", ".arrow")
 STUDY_DEPTH = 3  # levels of subdirectories shipped (data/observed.csv is 2)
 RUN_ID_LABEL = "modelops.io/run-id"
+METRICS_PORT = 9464  # the runner's Prometheus endpoint (`mops run --metrics-port`)
 # Variable names adlfs reads for az:// URLs (what a StorageBinding provides).
 AZURE_SCHEMES = ("az://", "abfs://", "abfss://")
 OBJECT_STORE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_SAS_TOKEN")
@@ -52,6 +65,40 @@ OBJECT_STORE_ENV = ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NA
 
 class StudyFilesError(ValueError):
     """The study directory cannot be shipped in a ConfigMap; the message says why and what to do."""
+
+
+# A ConfigMap is readable by anyone who may read the namespace and is never encrypted at rest: a file that looks
+# like a credential must not go there. Names first (cheap, and catches empty templates a user is about to fill in),
+# then content markers of the secrets a modeller is likely to have lying around (cloud keys, SAS, private keys, DSNs
+# with a password).
+CREDENTIAL_NAMES = re.compile(
+    r"(^|[-_.])(credentials?|secrets?|passwords?|passwd|tokens?|api[-_]?keys?|private[-_]?key|service[-_]?account"
+    r"|kubeconfig|\.?env|\.?pgpass|\.?netrc|id_(rsa|dsa|ecdsa|ed25519))([-_.]|$)",
+    re.IGNORECASE,
+)
+CREDENTIAL_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".crt", ".env")
+CREDENTIAL_MARKERS = (
+    re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(rb"AccountKey=[A-Za-z0-9+/=]{20,}"),
+    re.compile(rb"SharedAccessSignature=|[?&]sig=[A-Za-z0-9%+/=]{20,}|\bsv=\d{4}-\d{2}-\d{2}&.*\bsig="),
+    re.compile(rb'"(client_secret|private_key|access_token|refresh_token|password)"\s*:\s*"[^"]+'),
+    re.compile(rb"postgres(ql)?(\+\w+)?://[^:/@\s]+:[^@/\s]+@"),
+    re.compile(rb"(AKIA|ASIA)[0-9A-Z]{16}"),  # an AWS access key id
+    re.compile(rb"gh[pousr]_[A-Za-z0-9]{36}"),  # a GitHub token
+)
+
+
+def credential_reason(rel: str, data: bytes) -> str | None:
+    """Why the file at ``rel`` looks like a credential (its name or a marker in its content), or None."""
+    name = rel.rsplit("/", 1)[-1]
+    if CREDENTIAL_NAMES.search(name.rsplit(".", 1)[0] if "." in name[1:] else name) or name.lower().endswith(
+        CREDENTIAL_SUFFIXES
+    ):
+        return "its name looks like a credential file"
+    for marker in CREDENTIAL_MARKERS:
+        if marker.search(data):
+            return "its content looks like a credential (a key, token, SAS or a connection string with a password)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -82,6 +129,14 @@ class StudyFiles:
             if path.suffix not in STUDY_SUFFIXES and path != study_file:
                 continue
             data = path.read_bytes()
+            why = credential_reason(rel.as_posix(), data)
+            if why is not None:
+                raise StudyFilesError(
+                    f"{path} is not shipped to the runners: {why}, and the study files go into a ConfigMap (stored "
+                    "unencrypted, readable by anyone who can read the namespace). Move it out of the study's "
+                    "directory; the runners get their credentials from Secrets (PG* for the central store, workload "
+                    "identity or AZURE_STORAGE_* for the object store), see docs/kubernetes.md"
+                )
             total += len(data)
             files[rel.as_posix()] = data
         if total > STUDY_FILES_LIMIT:
@@ -181,8 +236,8 @@ class AdaptivePlan:
 def generate_secrets(spec: AdaptiveSpec) -> PostgresSecrets | None:
     """Fresh random passwords (for render and for applying manifests without Pulumi)."""
     store = spec.spec.central_store
-    if store is None:
-        return None
+    if store is None or isinstance(store, ManagedStore):
+        return None  # the managed store's passwords live in Key Vault, never in a manifest
     admin, runtime = _secrets.token_urlsafe(24), _secrets.token_urlsafe(24)
     return PostgresSecrets(admin, runtime, init_sql(store, runtime))
 
@@ -205,39 +260,124 @@ def build_adaptive(
     pg_secrets: PostgresSecrets | None = None,
     results_env: Mapping[str, Any] | None = None,
     credentials: RegistryCredentials | None = None,
+    identity: WorkloadIdentity | None = None,
+    managed: ManagedStoreTarget | None = None,
 ) -> tuple[list[Manifest], list[Manifest], list[Manifest]]:
     """The run's manifests as three apply phases: (base, init, runners).
 
     ``base``: namespace, policies, Secrets, PostgreSQL, study ConfigMap, runs PVC. ``init``: the PostgreSQL init
     Job, which must finish before ``runners`` (the runner Job) start, or the first ``mops run`` finds no database.
     ``pg_secrets`` is required when the spec has a central store; ``results_env`` (AZURE_STORAGE_* variables) when
-    results go to an az:// URL.
+    results go to an az:// URL with the SAS fallback; ``identity`` instead makes the runners act as the workspace's
+    workload identity (a federated ServiceAccount in the run's namespace; no credential in any Secret).
     """
+    if identity is not None and results_env:
+        raise K8sConfigError(
+            "both a workload identity and object-store credentials were given; workload identity needs no SAS or key "
+            "(unset AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING, or use storage auth: sas)"
+        )
     body = spec.spec
     ns = plan.namespace
     base_lbls = labels("adaptive", plan.slug, **{RUN_ID_LABEL: _label_value(plan.run_id)})
     base: list[Manifest] = [namespace(ns, {**base_lbls, network.PLANE_LABEL: "adaptive"})]
     base += network.baseline_policies(ns)
     base.append(network.egress_to_scheduler(ns, plan.workspace_namespace, scheduler_selector(plan.workspace_namespace)))
+    base.append(network.metrics_ingress(ns, [METRICS_PORT]))
     pull_secrets: list[str] = []
     if credentials is not None:
         base.append(pull_secret_manifest(ns, credentials, base_lbls))
         pull_secrets.append(PULL_SECRET)
+    if identity is not None:
+        base.append(identity.service_account_manifest(ns, base_lbls))
 
     env_from: list[dict[str, Any]] = []
     init: list[Manifest] = []
-    if body.central_store is not None:
+    volumes: list[dict[str, Any]] = [
+        {"name": "study", "configMap": {"name": plan.study_configmap, "items": plan.study.volume_items()}},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": plan.study_mount, "readOnly": True}]
+    runner_env: list[dict[str, Any]] = []
+    command, args = ["mops", "run"], runner_args(plan)
+    # With a pooler: the runners' PG* point at PgBouncer; an init container first opens the storage directly.
+    pool: tuple[PoolerConfig, dict[str, Any], str, str | None] | None = None
+    init_env: list[dict[str, Any]] = []
+    init_command: list[str] = []
+    if isinstance(body.central_store, ManagedStore):
+        if managed is None:
+            raise K8sConfigError("the spec has a managed central_store: pass its target (ManagedStoreTarget.resolve)")
+        if identity is None:
+            raise K8sConfigError(
+                "a managed central_store reads its passwords from Key Vault through workload identity, but none is "
+                "configured: bring up the storage stack with storage.auth: workload_identity, or set "
+                "spec.object_store {client_id, tenant_id, storage_account}"
+            )
+        objs, job = build_managed_store(
+            managed,
+            ns,
+            identity,
+            spec.image,
+            node_selector=body.runners.node_selector,
+            tolerations=[t.as_dict() for t in body.runners.tolerations],
+        )
+        base += objs
+        init.append(job)
+        runner_env += [*managed.libpq_env(managed.user), {"name": "PGDATABASE", "value": managed.database}]
+        volumes.append(csi_volume(runtime_spc_name(managed)))
+        mounts.append(csi_mount())
+        command, args = runner_command(args)
+        if body.central_store.pooler is not None:
+            p = body.central_store.pooler
+            config = PoolerConfig(
+                managed.database, managed.user, managed.host, managed.port, p.pool_size, p.max_client_conn,
+                server_sslmode=managed.sslmode,
+            )  # fmt: skip
+            pool = (config, csi_volume(runtime_spc_name(managed)), "runtime-password", identity.service_account)
+            init_env = list(runner_env)
+            wrap, _ = runner_command([])
+            init_command = [*wrap[:2], wrap[2].replace("exec mops run", "exec"), "schema-init", *schema_init_command()]
+    elif body.central_store is not None:
         if pg_secrets is None:
             raise ValueError("the spec has a central_store: pass pg_secrets (see generate_secrets)")
         pg, job = build_postgres(body.central_store, plan.postgres, ns, pg_secrets)
         base += pg
         init.append(job)
         env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
+        backup = body.central_store.backup
+        if backup is not None:
+            from modelops.infra.pg_backup import default_backups_url
 
-    volumes: list[dict[str, Any]] = [
-        {"name": "study", "configMap": {"name": plan.study_configmap, "items": plan.study.volume_items()}},
-    ]
-    mounts: list[dict[str, Any]] = [{"name": "study", "mountPath": plan.study_mount, "readOnly": True}]
+            if backup.url is None and plan.runs_url is None:
+                raise K8sConfigError(
+                    "central_store.backup needs an object store: set backup.url or spec.results.url "
+                    "(a backup on the run's own PVC would die with it)"
+                )
+            base.append(
+                build_backup_cronjob(
+                    name=f"{plan.postgres.base}-backup",
+                    ns=ns,
+                    slug=plan.slug,
+                    run_id=plan.run_id,
+                    schedule=backup.schedule,
+                    keep=backup.keep,
+                    backups_url=backup.url or default_backups_url(str(plan.runs_url), plan.run_id),
+                    postgres_image=body.central_store.image,
+                    image=spec.image,
+                    runtime_secret=plan.postgres.runtime_secret,
+                    identity=identity,
+                    object_store_secret=plan.results_secret if results_env else None,
+                    node_selector=body.central_store.node_selector,
+                    tolerations=[t.as_dict() for t in body.central_store.tolerations],
+                )
+            )
+        if body.central_store.pooler is not None:
+            p, store = body.central_store.pooler, body.central_store
+            host = f"{plan.postgres.service}.{ns}.svc"
+            config = PoolerConfig(store.database, store.user, host, 5432, p.pool_size, p.max_client_conn)
+            password = {"secret": {"secretName": plan.postgres.runtime_secret, "defaultMode": 0o440,
+                                   "items": [{"key": "PGPASSWORD", "path": "password"}]}}  # fmt: skip
+            pool = (config, password, "password", None)
+            init_command = schema_init_command()
+
     text, binary = plan.study.configmap_data()
     configmap: Manifest = {
         "apiVersion": "v1",
@@ -272,23 +412,64 @@ def build_adaptive(
     elif results_env:
         base.append(secret(plan.results_secret, ns, base_lbls, results_env))
         env_from.append({"secretRef": {"name": plan.results_secret}})
-    elif plan.runs_url.startswith(AZURE_SCHEMES):
+    elif plan.runs_url.startswith(AZURE_SCHEMES) and identity is None:
         raise K8sConfigError(
             f"results go to {plan.runs_url}, but there are no object-store credentials: give the storage "
             f"binding (mops storage up), or export {' or '.join(OBJECT_STORE_ENV[:2])} "
             "(with AZURE_STORAGE_SAS_TOKEN)"
         )
 
+    init_containers: list[dict[str, Any]] = []
+    if pool is not None:
+        config, password_volume, password_file, sa = pool
+        store = body.central_store
+        assert store is not None and store.pooler is not None
+        base += build_pooler(
+            config, ns, plan.slug, password_volume=password_volume, password_file=password_file,
+            image=store.pooler.image, service_account=sa, node_selector=body.runners.node_selector,
+            tolerations=[t.as_dict() for t in body.runners.tolerations],
+        )  # fmt: skip
+        # The schema first, straight to PostgreSQL (k8s/pooler.py: SCHEMA_INIT_SCRIPT says why).
+        init_containers.append(
+            container(
+                "schema-init",
+                spec.image,
+                command=init_command,
+                env=init_env,
+                env_from=env_from[:1],
+                resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+                mounts=mounts[1:],
+            )
+        )
+        # Later entries win over earlier ones and over envFrom: the runners talk to PgBouncer. The hop inside
+        # the namespace is not TLS (PgBouncer -> the managed server is, verify-full).
+        runner_env = [e for e in runner_env if e["name"] not in ("PGHOST", "PGPORT", "PGSSLMODE", "PGSSLROOTCERT")]
+        runner_env += [
+            {"name": "PGHOST", "value": f"{pooler_name(plan.slug)}.{ns}.svc"},
+            {"name": "PGPORT", "value": str(POOLER_PORT)},
+            {"name": "PGSSLMODE", "value": "prefer"},
+        ]
+
     runner_lbls = {**base_lbls, "app.kubernetes.io/name": "runner", "app.kubernetes.io/component": "runner"}
+    env: list[dict[str, Any]] = [
+        {"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address},
+        {"name": "MODELOPS_METRICS_PORT", "value": str(METRICS_PORT)},
+        *runner_env,
+    ]
+    if identity is not None:
+        env += identity.env()
+        mounts.append(identity.mount())
+        volumes.append(identity.volume())
     c = container(
         "runner",
         spec.image,
-        command=["mops", "run"],
-        args=runner_args(plan),
-        env=[{"name": "DASK_SCHEDULER_ADDRESS", "value": plan.scheduler_address}],
+        command=command,
+        args=args,
+        env=env,
         env_from=env_from,
         resources=body.runners.resources.as_dict(),
         mounts=mounts,
+        ports=[{"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
     )
     skips = dict(IMAGE_DIGEST_SKIP)
     if env_from:
@@ -307,7 +488,7 @@ def build_adaptive(
             # A crashed runner restarts in place and resumes the study from its storage (same --run-id).
             "backoffLimit": 6,
             "template": {
-                "metadata": {"labels": runner_lbls},
+                "metadata": {"labels": runner_lbls, "annotations": network.scrape_annotations(METRICS_PORT)},
                 "spec": pod_spec(
                     [c],
                     volumes=volumes,
@@ -315,6 +496,8 @@ def build_adaptive(
                     tolerations=[t.as_dict() for t in body.runners.tolerations],
                     image_pull_secrets=pull_secrets,
                     restart_policy="OnFailure",
+                    service_account=identity.service_account if identity is not None else None,
+                    init_containers=init_containers,
                 ),
             },
         },

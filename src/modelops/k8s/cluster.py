@@ -163,3 +163,38 @@ def job_logs(c: Clients, namespace: str, job_name: str, *, tail: int | None = No
 def delete_namespace(c: Clients, namespace: str) -> bool:
     """Delete a namespace and everything in it (its PVCs too); False when it did not exist."""
     return _call(f"delete namespace {namespace}", c.core.delete_namespace, namespace) is not None
+
+
+@dataclass(frozen=True)
+class RunOnCluster:
+    run_id: str
+    namespace: str
+    slug: str
+    runners: JobStatus
+
+
+def list_runs(c: Clients) -> list[RunOnCluster]:
+    """Every adaptive run's namespace on the cluster (label modelops.io/plane=adaptive) and its runner Job."""
+    found = _call("list namespaces", c.core.list_namespace, label_selector="modelops.io/plane=adaptive")
+    out = []
+    for ns in found.items if found is not None else []:
+        lbls = ns.metadata.labels or {}
+        slug = lbls.get("app.kubernetes.io/instance", "")
+        run_id = lbls.get("modelops.io/run-id", slug)
+        out.append(RunOnCluster(run_id, ns.metadata.name, slug, job_status(c, ns.metadata.name, f"runner-{slug}")))
+    return sorted(out, key=lambda r: r.run_id)
+
+
+def scale_deployment(c: Clients, namespace: str, name: str, replicas: int) -> int | None:
+    """Set a Deployment's replicas; returns the previous count, or None when it does not exist."""
+    scale = _call(f"read the scale of {name}", c.apps.read_namespaced_deployment_scale, name, namespace)
+    if scale is None:
+        return None
+    _call(
+        f"scale {name}",
+        c.apps.patch_namespaced_deployment_scale,
+        name,
+        namespace,
+        {"spec": {"replicas": replicas}},
+    )
+    return scale.spec.replicas or 0

@@ -131,6 +131,7 @@ def pod_spec(
     image_pull_secrets: Sequence[str] = (),
     restart_policy: str | None = None,
     init_containers: Sequence[Mapping[str, Any]] = (),
+    service_account: str | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         # No workload here talks to the Kubernetes API; a mounted token would only be something to steal.
@@ -139,6 +140,9 @@ def pod_spec(
         "containers": [dict(c) for c in containers],
         "volumes": [tmp_volume()[0], *[dict(v) for v in volumes]],
     }
+    if service_account:
+        # A federated ServiceAccount (workload identity); its API token stays unmounted all the same.
+        spec["serviceAccountName"] = service_account
     if init_containers:
         spec["initContainers"] = [dict(c) for c in init_containers]
     if node_selector:

@@ -110,3 +110,42 @@ def egress_to_scheduler(ns: str, workspace_ns: str, scheduler_selector: Mapping[
             ],
         },
     )
+
+
+def egress_to_cidr(ns: str, name: str, cidr: str, port: int) -> Manifest:
+    """Let the namespace's pods open TCP connections to ``cidr`` on ``port`` only (e.g. a managed database)."""
+    return _policy(
+        name,
+        ns,
+        {},
+        {
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+    )
+
+
+SCRAPE_LABEL = "modelops.io/scrape"
+
+
+def scrape_annotations(port: int, path: str = "/metrics") -> dict[str, str]:
+    """The de-facto Prometheus pod annotations (kubernetes_sd_configs with the usual relabelling reads them)."""
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": path}
+
+
+def metrics_ingress(ns: str, ports: list[int]) -> Manifest:
+    """Let Prometheus, in a namespace labelled ``modelops.io/scrape=true``, reach the metrics ports; nothing else."""
+    return _policy(
+        "allow-metrics-scrape",
+        ns,
+        {},
+        {
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {SCRAPE_LABEL: "true"}}}],
+                    "ports": [{"protocol": "TCP", "port": p} for p in ports],
+                }
+            ],
+        },
+    )

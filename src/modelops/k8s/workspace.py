@@ -27,6 +27,7 @@ from modelops.k8s.common import (
     secret,
     selector_labels,
 )
+from modelops.k8s.identity import WorkloadIdentity
 from modelops.specs.workspace import ImagePull, WorkerGroup, WorkspaceSpec
 
 SCHEDULER = "dask-scheduler"
@@ -124,7 +125,8 @@ def _scheduler(spec: WorkspaceSpec, ns: str, pull_secrets: list[str]) -> list[Ma
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": sel},
             "template": {
-                "metadata": {"labels": lbls},
+                # Dask's scheduler serves Prometheus metrics on its HTTP port.
+                "metadata": {"labels": lbls, "annotations": network.scrape_annotations(DASHBOARD_PORT)},
                 "spec": pod_spec(
                     [c],
                     node_selector=s.node_selector,
@@ -185,7 +187,14 @@ def worker_args(group: WorkerGroup, address: str) -> list[str]:
     ]
 
 
-def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list[str], storage: bool) -> Manifest:
+def _worker(
+    spec: WorkspaceSpec,
+    group: WorkerGroup,
+    ns: str,
+    pull_secrets: list[str],
+    storage: bool,
+    identity: WorkloadIdentity | None = None,
+) -> Manifest:
     name = worker_name(group)
     lbls = labels(name, ns, **{"app.kubernetes.io/component": "worker", "modelops.io/worker-group": group.name})
     res = group.resources.as_dict()
@@ -209,6 +218,12 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
         {"name": "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "value": "False"},
     ]
     env_from = [{"secretRef": {"name": STORAGE_SECRET}}] if storage else []
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if identity is not None:
+        env += identity.env()
+        mounts.append(identity.mount())
+        volumes.append(identity.volume())
     c = container(
         "worker",
         spec.image,
@@ -217,6 +232,7 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
         env=env,
         env_from=env_from,
         resources=res,
+        mounts=mounts,
         ports=[{"name": "http-health", "containerPort": WORKER_HTTP_PORT, "protocol": "TCP"}],
         probes={
             # The first worker process of the pod serves /health on 8788; the nanny restarts a dead process.
@@ -240,15 +256,23 @@ def _worker(spec: WorkspaceSpec, group: WorkerGroup, ns: str, pull_secrets: list
         "kind": "Deployment",
         "metadata": metadata(name, ns, lbls, checkov_skips(skips)),
         "spec": {
-            "replicas": group.replicas,
+            # With autoscale the scaler owns the count from here on; it starts inside [min, max].
+            "replicas": (
+                min(max(group.replicas, group.autoscale.min), group.autoscale.max)
+                if group.autoscale
+                else group.replicas
+            ),
             "selector": {"matchLabels": selector_labels(name, ns)},
             "template": {
-                "metadata": {"labels": lbls},
+                # The first worker process of the pod serves /metrics (and /health) on 8788.
+                "metadata": {"labels": lbls, "annotations": network.scrape_annotations(WORKER_HTTP_PORT)},
                 "spec": pod_spec(
                     [c],
+                    volumes=volumes,
                     node_selector=node_selector,
                     tolerations=tolerations,
                     image_pull_secrets=pull_secrets,
+                    service_account=identity.service_account if identity is not None else None,
                 ),
             },
         },
@@ -261,13 +285,20 @@ def build_workspace(
     *,
     credentials: RegistryCredentials | None = None,
     storage_env: Mapping[str, Any] | None = None,
+    identity: WorkloadIdentity | None = None,
 ) -> list[Manifest]:
     """Every manifest of the workspace, in apply order.
 
     ``credentials``: the GHCR pull secret (see ``registry_credentials``); ``storage_env``: object-store variables
     (AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_SAS_TOKEN, ...) the workers get through a Secret, for the simulation
-    cache and raw outputs; ``namespace_name`` is ``spec.namespace_for(environment)``.
+    cache and raw outputs (the SAS fallback); ``identity``: the workload identity the workers act as instead, with
+    no credential in any Secret (both together are refused); ``namespace_name`` is ``spec.namespace_for(environment)``.
     """
+    if identity is not None and storage_env:
+        raise K8sConfigError(
+            "both a workload identity and object-store credentials were given; workload identity needs no SAS or key "
+            "(unset AZURE_STORAGE_SAS_TOKEN / AZURE_STORAGE_CONNECTION_STRING, or use storage auth: sas)"
+        )
     ns = namespace_name
     base = labels("workspace", ns)
     out: list[Manifest] = [namespace(ns, {**base, network.PLANE_LABEL: "workspace"})]
@@ -277,9 +308,79 @@ def build_workspace(
         pull_secrets.append(PULL_SECRET)
     if storage_env:
         out.append(secret(STORAGE_SECRET, ns, base, storage_env))
+    if identity is not None:
+        out.append(identity.service_account_manifest(ns, base))
     out += network.baseline_policies(ns)
     out.append(network.scheduler_ingress_from_adaptive(ns, scheduler_selector(ns)))
+    out.append(network.metrics_ingress(ns, [DASHBOARD_PORT, WORKER_HTTP_PORT]))
     out += _scheduler(spec, ns, pull_secrets)
     for group in spec.spec.all_groups():
-        out.append(_worker(spec, group, ns, pull_secrets, bool(storage_env)))
+        out.append(_worker(spec, group, ns, pull_secrets, bool(storage_env), identity))
+    scaled = [g for g in spec.spec.all_groups() if g.autoscale is not None]
+    if scaled:
+        out += _scaler(spec, ns, scaled, pull_secrets)
     return out
+
+
+def _scaler(spec: WorkspaceSpec, ns: str, groups: list[WorkerGroup], pull_secrets: list[str]) -> list[Manifest]:
+    """The scaler (modelops.k8s.scaler): a ServiceAccount allowed to scale this namespace's worker Deployments and
+    annotate their pods, nothing else, and one Deployment running `mops workspace autoscale`."""
+    from modelops.k8s.scaler import SCALER, probe
+
+    lbls = labels(SCALER, ns, **{"app.kubernetes.io/component": "scaler"})
+    names = [worker_name(g) for g in groups]
+    sa = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(SCALER, ns, lbls),
+        "automountServiceAccountToken": False,
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata(SCALER, ns, lbls),
+        "rules": [
+            {"apiGroups": ["apps"], "resources": ["deployments/scale"], "resourceNames": names,
+             "verbs": ["get", "patch"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["patch"]},
+        ],
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata(SCALER, ns, lbls),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SCALER},
+        "subjects": [{"kind": "ServiceAccount", "name": SCALER, "namespace": ns}],
+    }
+    args = ["workspace", "autoscale", "--namespace", ns, "--scheduler", scheduler_address(ns)]
+    for g in groups:
+        assert g.autoscale is not None
+        args += ["--group", f"{worker_name(g)}:{g.processes}:{g.autoscale.min}:{g.autoscale.max}"]
+    c = container(
+        "scaler",
+        spec.image,
+        command=["mops"],
+        args=args,
+        resources={"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+        probes={"readinessProbe": probe(), "livenessProbe": {**probe(), "failureThreshold": 4}},
+    )
+    pod = pod_spec([c], image_pull_secrets=pull_secrets, service_account=SCALER)
+    # The one pod here that talks to the Kubernetes API, so the one that gets a token (scoped by the Role above).
+    pod["automountServiceAccountToken"] = True
+    skips = {
+        **IMAGE_DIGEST_SKIP,
+        "CKV_K8S_38": "the scaler scales the worker Deployments through the Kubernetes API; its token is limited "
+        "by a Role to deployments/scale of those Deployments and patching pods in this namespace",
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(SCALER, ns, lbls, checkov_skips(skips)),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector_labels(SCALER, ns)},
+            "template": {"metadata": {"labels": lbls}, "spec": pod},
+        },
+    }
+    return [sa, role, binding, deployment]

@@ -95,6 +95,9 @@ class RunProgress:
     elapsed_s: float
     stopping: bool
     last: Mapping[str, Any]
+    # Parameter sets submitted and not yet recorded, and asked but waiting for pipeline room (runner metrics).
+    in_flight: int = 0
+    queued: int = 0
 
     @property
     def sims_per_s(self) -> float:
@@ -485,6 +488,8 @@ class _Driver:
             elapsed_s=time.perf_counter() - self.stats.started,
             stopping=stopping,
             last=last,
+            in_flight=max(0, len(self.outstanding) - len(self.queue)),
+            queued=len(self.queue),
         )
 
     def tell_ready(self) -> int:

@@ -18,8 +18,9 @@ of the same spec never touch each other's objects.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,6 +28,7 @@ from modelops.specs.base import SpecError, SpecModel, load_spec, read_yaml
 from modelops.specs.workspace import (
     ImagePull,
     Metadata,
+    ObjectStoreAccess,
     Placement,
     Resources,
     check_dns_label,
@@ -36,6 +38,48 @@ from modelops.specs.workspace import (
 
 # Pinned: the in-cluster store's major version decides its on-disk format, so it never floats.
 DEFAULT_POSTGRES_IMAGE = "docker.io/library/postgres:16.4-bookworm"
+
+
+class Pooler(SpecModel):
+    """PgBouncer in transaction pooling mode between the runners and the store (k8s/pooler.py says why and what
+    it rules out). ``pool_size`` is a hard cap on the store's connections from this run."""
+
+    pool_size: int = Field(10, ge=1, le=500)
+    max_client_conn: int = Field(500, ge=10, le=10000)
+    image: str = "docker.io/edoburu/pgbouncer:v1.23.1-p3"
+
+
+class Backup(SpecModel):
+    """pg_dump of the in-cluster store to the object store on a cron ``schedule`` (UTC), keeping the newest
+    ``keep``; ``url`` defaults to ``<results url>-backups/<run id>``. Restore: `mops adaptive restore`."""
+
+    schedule: str = "0 */6 * * *"
+    keep: int = Field(7, ge=1, le=365)
+    url: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(re.match(r"^[\d*/,\-]+$", f) for f in fields):
+            raise ValueError(f"schedule {value!r} is not a 5-field cron expression such as '0 */6 * * *'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not an object-store URL; use az://container/prefix")
+        return value
+
+
+def _pooler(value: Any) -> Any:
+    # `pooler: true` is the short form of `pooler: {}`; false means none.
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
 
 
 class CentralStore(Placement):
@@ -48,6 +92,10 @@ class CentralStore(Placement):
     database: str = "optuna"
     user: str = "optuna"
     resources: Resources = Field(default_factory=lambda: resources("250m", "512Mi", "1", "1Gi"))
+    pooler: Pooler | None = None
+    backup: Backup | None = None
+
+    _pool = field_validator("pooler", mode="before")(classmethod(lambda cls, v: _pooler(v)))
 
     @field_validator("size")
     @classmethod
@@ -69,6 +117,68 @@ class CentralStore(Placement):
             raise ValueError(f"{value!r} must be a lowercase SQL identifier (letters, digits, '_'; a letter first)")
         if value in ("postgres", "template0", "template1"):
             raise ValueError(f"{value!r} is reserved by PostgreSQL; choose another name")
+        return value
+
+
+class ManagedStore(SpecModel):
+    """Azure Database for PostgreSQL Flexible Server, provisioned by the infra stack (provider config ``postgres:``).
+
+    Each run gets its own database and runtime role on the shared server (``optuna_<run>`` unless ``database`` /
+    ``user`` are given), made by an idempotent bootstrap Job that logs in as the server's admin; the runners log in
+    as the runtime role, which owns only the study's schema. Passwords live in Key Vault and reach pods through the
+    Secrets Store CSI driver (never a Kubernetes Secret). ``host``, ``admin_user``, ``key_vault`` default to the
+    infra stack's outputs; set them to `render` without Pulumi.
+    """
+
+    kind: Literal["managed"]
+    host: str | None = None
+    port: int = Field(5432, ge=1, le=65535)
+    database: str | None = None
+    user: str | None = None
+    schema_name: str = Field("optuna", alias="schema")
+    admin_user: str | None = None
+    key_vault: str | None = None
+    # The store admin identity's client id (the bootstrap Job reads the admin password as it); not a secret.
+    admin_client_id: str | None = None
+    # verify-full checks the server's certificate against the system CAs (libpq's sslrootcert=system): Azure's
+    # certificates chain to public roots. require encrypts without checking who answers; never less.
+    sslmode: Literal["verify-full", "require"] = "verify-full"
+    # NetworkPolicy egress to the server on its port: the delegated subnet's CIDR with private access. With public
+    # access (firewall) the server has no stable address a NetworkPolicy can name, so the default allows the port
+    # to any address (the server's firewall admits only the cluster's egress IPs).
+    egress_cidr: str = "0.0.0.0/0"
+    pooler: Pooler | None = None
+
+    _pool = field_validator("pooler", mode="before")(classmethod(lambda cls, v: _pooler(v)))
+
+    @field_validator("database", "user", "admin_user", "schema_name")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.replace("_", "a").isalnum() or not value[0].isalpha() or not value.islower() or len(value) > 63:
+            raise ValueError(f"{value!r} must be a lowercase SQL identifier (letters, digits, '_'; a letter first)")
+        if value in ("postgres", "template0", "template1", "public", "azure_maintenance", "azure_sys"):
+            raise ValueError(f"{value!r} is reserved on Azure PostgreSQL; choose another name")
+        return value
+
+    @field_validator("egress_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"egress_cidr {value!r} is not a CIDR such as 10.10.2.0/24") from None
+
+    @field_validator("key_vault")
+    @classmethod
+    def _vault(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None and not re.match(r"^[a-zA-Z][-a-zA-Z0-9]{1,22}[a-zA-Z0-9]$", value):
+            raise ValueError(f"key_vault {value!r} is not a Key Vault name (3-24 letters, digits and '-')")
         return value
 
 
@@ -118,8 +228,19 @@ class AdaptiveBody(SpecModel):
     image_pull: ImagePull = Field(default_factory=ImagePull)
     workspace: WorkspaceRef
     runners: Runners = Field(default_factory=Runners)
-    central_store: CentralStore | None = None
+    central_store: Annotated[CentralStore | ManagedStore, Field(discriminator="kind")] | None = None
     results: Results = Field(default_factory=Results)
+    object_store: ObjectStoreAccess = Field(default_factory=ObjectStoreAccess)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _store_kind(cls, data: Any) -> Any:
+        # `central_store: {}` has always meant the in-cluster PostgreSQL.
+        if isinstance(data, dict) and isinstance(data.get("central_store"), dict):
+            store = data["central_store"]
+            if "kind" not in store:
+                data = {**data, "central_store": {"kind": "postgres", **store}}
+        return data
 
     @model_validator(mode="after")
     def _replicas_need_store(self) -> AdaptiveBody:
@@ -127,6 +248,16 @@ class AdaptiveBody(SpecModel):
             raise ValueError(
                 f"runners.replicas is {self.runners.replicas} but there is no central_store: runners can only share "
                 "a study through PostgreSQL; add `central_store: {kind: postgres}` or set runners.replicas: 1"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _managed_needs_identity(self) -> AdaptiveBody:
+        # Key Vault is read through the workload identity: the SAS mode has no identity to read it with.
+        if isinstance(self.central_store, ManagedStore) and self.object_store.auth == "sas":
+            raise ValueError(
+                "central_store kind managed reads its passwords from Key Vault through the workload identity; "
+                "object_store.auth: sas has none. Use object_store.auth: workload_identity (the default)"
             )
         return self
 

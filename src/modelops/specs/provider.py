@@ -15,7 +15,9 @@ aks:
   labels: {team: epi}                # added to the workload pool (which is always modelops.io/role=cpu)
   taints: []                         # e.g. ["dedicated=modelops:NoSchedule"]
 acr: {enabled: true, sku: Basic}     # name default modelops{env}acr{user}
-storage: {enabled: true, sas_days: 30}
+storage: {enabled: true, auth: workload_identity}   # or auth: sas (sas_days: 30), the explicit fallback
+postgres: {version: "16", sku: Standard_B2ms, tier: Burstable, storage_gb: 32, high_availability: false,
+           backup_retention_days: 7, network: {mode: firewall, allowed_cidrs: [20.1.2.3/32]}}   # optional
 ssh: {mode: ephemeral}               # | {mode: path, pubkey_path: ~/.ssh/id_ed25519.pub} | {mode: env, pubkey_env: VAR}
 auth: {use_azure_cli: true}          # or use_azure_cli: false with
                                      #   service_principal: {client_id: GUID, client_secret_env: ARM_CLIENT_SECRET}
@@ -175,8 +177,93 @@ class AcrSpec(SpecModel):
 class StorageSpec(SpecModel):
     enabled: bool = True
     sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS"] = "Standard_LRS"
-    # Lifetime of the read/write SAS token workers use; `mops storage up` again issues a fresh one.
+    # How pods reach the containers. workload_identity: a managed identity through federated ServiceAccounts (no
+    # key or SAS anywhere; the account refuses shared-key requests). sas: the explicit fallback, a read/write SAS
+    # in a Kubernetes Secret, for clusters without an OIDC issuer.
+    auth: Literal["workload_identity", "sas"] = "workload_identity"
+    # Lifetime of the read/write SAS token (auth: sas); `mops storage up` again issues a fresh one.
     sas_days: int = Field(30, ge=1, le=365)
+
+
+class PostgresNetworkSpec(SpecModel):
+    """How the Flexible Server is reached. ``firewall``: public endpoint, closed except to ``allowed_cidrs`` (the
+    cluster's egress IPs); ``private``: no public endpoint, in a delegated subnet of your VNet with a private DNS
+    zone (the subnet's CIDR then goes in the adaptive spec's central_store.egress_cidr)."""
+
+    mode: Literal["firewall", "private"] = "firewall"
+    allowed_cidrs: list[str] = []
+    delegated_subnet_id: str | None = None
+    private_dns_zone_id: str | None = None
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        out = []
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR such as 20.1.2.3/32") from None
+            if net.version != 4 or net.prefixlen < 8:
+                raise ValueError(
+                    f"{cidr!r} opens the server to {net.num_addresses} addresses; give the cluster's egress IPs "
+                    "(`az network public-ip show --ids $(az aks show ... --query "
+                    "networkProfile.loadBalancerProfile.effectiveOutboundIPs[].id -o tsv) --query ipAddress`)"
+                )
+            out.append(str(net))
+        return out
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> PostgresNetworkSpec:
+        if self.mode == "private" and not (self.delegated_subnet_id and self.private_dns_zone_id):
+            raise ValueError("mode private needs delegated_subnet_id and private_dns_zone_id (resource ids)")
+        if self.mode == "firewall" and (self.delegated_subnet_id or self.private_dns_zone_id):
+            raise ValueError("delegated_subnet_id/private_dns_zone_id apply only to mode: private")
+        if self.mode == "firewall" and not self.allowed_cidrs:
+            raise ValueError(
+                "mode firewall with no allowed_cidrs lets nothing in; add the cluster's egress IPs (e.g. "
+                "[20.1.2.3/32]) after the first `mops infra up`, or use mode: private"
+            )
+        return self
+
+
+class PostgresServerSpec(SpecModel):
+    """Azure Database for PostgreSQL Flexible Server for ``central_store: {kind: managed}`` runs."""
+
+    enabled: bool = True
+    version: Literal["14", "15", "16"] = "16"
+    sku: str = "Standard_B2ms"
+    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = "Burstable"
+    storage_gb: int = Field(32, ge=32, le=16384)
+    high_availability: bool = False
+    backup_retention_days: int = Field(7, ge=7, le=35)
+    geo_redundant_backup: bool = False
+    admin_user: str = "modelops_admin"
+    # No default: who may reach the database is a decision, not something to guess.
+    network: PostgresNetworkSpec
+
+    @field_validator("sku")
+    @classmethod
+    def _sku(cls, value: str) -> str:
+        if not VM_SIZE_RULE.match(value):
+            raise ValueError(f"{value!r} is not a Flexible Server SKU name such as Standard_B2ms or Standard_D2ds_v5")
+        return value
+
+    @field_validator("admin_user")
+    @classmethod
+    def _admin(cls, value: str) -> str:
+        reserved = {"azure_superuser", "azure_pg_admin", "admin", "administrator", "root", "guest", "public"}
+        if not re.match(r"^[a-z][a-z0-9_]{0,62}$", value) or value in reserved or value.startswith("pg_"):
+            raise ValueError(f"admin_user {value!r}: a lowercase identifier, not a name Azure reserves")
+        return value
+
+    @model_validator(mode="after")
+    def _ha(self) -> PostgresServerSpec:
+        if self.high_availability and self.tier == "Burstable":
+            raise ValueError("high_availability needs tier GeneralPurpose or MemoryOptimized (Burstable has no HA)")
+        return self
 
 
 class SshSpec(SpecModel):
@@ -244,6 +331,7 @@ class AzureProviderSpec(SpecModel):
     aks: AksSpec = AksSpec()
     acr: AcrSpec | None = None
     storage: StorageSpec = StorageSpec()
+    postgres: PostgresServerSpec | None = None
     ssh: SshSpec = SshSpec()
     auth: AuthSpec = AuthSpec()
     tags: dict[str, str] = {}

@@ -170,6 +170,36 @@ class ImagePull(SpecModel):
         return "none"
 
 
+class ObjectStoreAccess(SpecModel):
+    """How pods reach the object store (results, the simulation cache, bundles).
+
+    ``auth``: ``workload_identity`` (a federated ServiceAccount acting as the workspace's managed identity; no key,
+    SAS or password anywhere), ``sas`` (the explicit fallback: a SAS or connection string in a Secret), or unset:
+    what the storage stack was brought up with (`mops storage up`), else ``sas`` when AZURE_STORAGE_* is exported.
+    ``storage_account``, ``client_id`` and ``tenant_id`` default to the storage stack's outputs; set them to
+    `render` manifests without Pulumi (none of them is a secret).
+    """
+
+    auth: Literal["workload_identity", "sas"] | None = None
+    storage_account: str | None = None
+    client_id: str | None = None
+    tenant_id: str | None = None
+
+    @field_validator("client_id", "tenant_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$", value):
+            raise ValueError(f"{value!r} is not a GUID (see `mops storage status`: identity_client_id/_tenant_id)")
+        return value
+
+    @field_validator("storage_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9]{3,24}$", value):
+            raise ValueError(f"storage account {value!r} must be 3-24 lowercase letters and digits")
+        return value
+
+
 class GpuShape(SpecModel):
     vendor: Literal["nvidia"] = "nvidia"
     count: int = Field(1, ge=1, le=16)
@@ -181,6 +211,20 @@ class GpuShape(SpecModel):
         return f"{self.vendor}.com/gpu"
 
 
+class Autoscale(SpecModel):
+    """Pods between ``min`` and ``max``, sized by the scheduler's demand (modelops.k8s.scaler); idle pods only are
+    retired on the way down."""
+
+    min: int = Field(0, ge=0, le=1000)
+    max: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscale:
+        if self.min > self.max:
+            raise ValueError(f"autoscale.min ({self.min}) must not exceed autoscale.max ({self.max})")
+        return self
+
+
 class WorkerGroup(Placement):
     """One Deployment of `dask worker` pods; each pod runs ``processes`` worker processes of ``threads`` threads."""
 
@@ -190,6 +234,8 @@ class WorkerGroup(Placement):
     threads: int = Field(1, ge=1, le=64)
     resources: Resources = Field(default_factory=lambda: resources("1", "6Gi", "2", "8Gi"))
     gpu: GpuShape | None = None
+    # With autoscale, `replicas` is where the group starts (clamped into [min, max]); the scaler moves it.
+    autoscale: Autoscale | None = None
 
     @field_validator("name")
     @classmethod
@@ -205,6 +251,13 @@ class WorkerGroup(Placement):
                 "under 256Mi each; raise limits.memory or lower processes"
             )
         return self
+
+    @property
+    def initial_replicas(self) -> int:
+        """The pods the Deployment starts with: ``replicas``, clamped into ``autoscale``'s bounds if any."""
+        if self.autoscale is None:
+            return self.replicas
+        return min(max(self.replicas, self.autoscale.min), self.autoscale.max)
 
     @property
     def memory_limit_per_process(self) -> int:
@@ -227,6 +280,7 @@ class WorkspaceBody(SpecModel):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     workers: WorkerGroup = Field(default_factory=WorkerGroup)
     worker_groups: list[WorkerGroup] = Field(default_factory=list)
+    object_store: ObjectStoreAccess = Field(default_factory=ObjectStoreAccess)
 
     @field_validator("namespace")
     @classmethod

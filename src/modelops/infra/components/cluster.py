@@ -34,6 +34,8 @@ class ClusterConfig:
     # `mops infra down` lifts protection; --delete-rg also drops retain-on-delete.
     protect_resource_group: bool = True
     retain_resource_group: bool = True
+    # The Secrets Store CSI driver with the Key Vault provider (the managed store's passwords reach pods this way).
+    key_vault_secrets_provider: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class ClusterConfig:
             "tags": dict(self.tags),
             "protect_resource_group": self.protect_resource_group,
             "retain_resource_group": self.retain_resource_group,
+            "key_vault_secrets_provider": self.key_vault_secrets_provider,
         }
 
     @classmethod
@@ -83,7 +86,7 @@ def _kubelet_object_id(profile: Any) -> str | None:
 
 class ModelOpsCluster(pulumi.ComponentResource):
     """Resource group + AKS. Outputs: ``kubeconfig`` (secret), ``cluster_name``, ``resource_group``, ``location``,
-    ``kubelet_object_id`` (for AcrPull), ``cluster_id``, ``fqdn``."""
+    ``kubelet_object_id`` (for AcrPull), ``cluster_id``, ``fqdn``, ``oidc_issuer_url`` (workload identity)."""
 
     def __init__(
         self,
@@ -125,6 +128,21 @@ class ModelOpsCluster(pulumi.ComponentResource):
                     public_keys=[containerservice.ContainerServiceSshPublicKeyArgs(key_data=ssh_public_key)]
                 ),
             ),
+            # Workload identity: the cluster issues OIDC tokens Entra ID can trust, so pods act as managed
+            # identities through federated ServiceAccounts instead of holding keys or SAS tokens.
+            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True)
+            ),
+            addon_profiles=(
+                {
+                    "azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs(
+                        enabled=True, config={"enableSecretRotation": "true", "rotationPollInterval": "2m"}
+                    )
+                }
+                if config.key_vault_secrets_provider
+                else None
+            ),
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin=config.network_plugin,
                 load_balancer_sku="standard",
@@ -147,6 +165,9 @@ class ModelOpsCluster(pulumi.ComponentResource):
         self.kubelet_object_id: pulumi.Output[str | None] = aks.identity_profile.apply(_kubelet_object_id)
         self.cluster_id: pulumi.Output[str] = aks.id
         self.fqdn: pulumi.Output[str] = aks.fqdn
+        self.oidc_issuer_url: pulumi.Output[str | None] = aks.oidc_issuer_profile.apply(
+            lambda p: (p.get("issuer_url") if isinstance(p, Mapping) else getattr(p, "issuer_url", None)) if p else None
+        )
         self.register_outputs(
             {
                 "kubeconfig": self.kubeconfig,
@@ -156,6 +177,7 @@ class ModelOpsCluster(pulumi.ComponentResource):
                 "kubelet_object_id": self.kubelet_object_id,
                 "cluster_id": self.cluster_id,
                 "fqdn": self.fqdn,
+                "oidc_issuer_url": self.oidc_issuer_url,
             }
         )
 

@@ -21,7 +21,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from modelops.infra.components.identity import FederatedServiceAccount, Federation
 from modelops.k8s.common import Manifest
+from modelops.k8s.identity import WorkloadIdentity
 from modelops.k8s.workspace import RegistryCredentials, build_workspace, dashboard_url, scheduler_address
 from modelops.specs.workspace import WorkspaceSpec
 
@@ -30,17 +32,27 @@ RESOURCE_TYPES: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
     ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
     ("v1", "Service"): k8s.core.v1.Service,
     ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
     ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
     ("batch/v1", "Job"): k8s.batch.v1.Job,
+    ("batch/v1", "CronJob"): k8s.batch.v1.CronJob,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
 }
+# Custom resources the builders emit (their CRDs come with a cluster add-on, e.g. AKS's Key Vault secrets provider).
+CUSTOM_KINDS = {("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass")}
 # Top-level manifest fields -> the resource's keyword arguments (metadata and spec keep their names).
 _FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type"}
 _FIELDS["binaryData"] = "binary_data"
+_FIELDS["automountServiceAccountToken"] = "automount_service_account_token"
+_FIELDS["rules"] = "rules"
+_FIELDS["roleRef"] = "role_ref"
+_FIELDS["subjects"] = "subjects"
 
 
 def resource_name(manifest: Manifest) -> str:
@@ -68,7 +80,7 @@ def create_manifests(
     namespaces: dict[str, pulumi.CustomResource] = {}
     for manifest in manifests:
         key = (manifest["apiVersion"], manifest["kind"])
-        if key not in RESOURCE_TYPES:
+        if key not in RESOURCE_TYPES and key not in CUSTOM_KINDS:
             raise ValueError(f"no Pulumi resource type for {key[0]} {key[1]}; add it to RESOURCE_TYPES")
         kwargs: dict[str, Any] = {}
         for field_name, arg in _FIELDS.items():
@@ -87,7 +99,12 @@ def create_manifests(
             depends_on=deps,
             retain_on_delete=(retain or {}).get(name, False),
         )
-        resource = RESOURCE_TYPES[key](name, opts=opts, **kwargs)
+        if key in CUSTOM_KINDS:
+            resource: pulumi.CustomResource = k8s.apiextensions.CustomResource(
+                name, api_version=key[0], kind=key[1], metadata=manifest["metadata"], spec=manifest["spec"], opts=opts
+            )
+        else:
+            resource = RESOURCE_TYPES[key](name, opts=opts, **kwargs)
         created[name] = resource
         if manifest["kind"] == "Namespace":
             namespaces[manifest["metadata"]["name"]] = resource
@@ -132,18 +149,36 @@ class DaskWorkspace(pulumi.ComponentResource):
         provider: pulumi.ProviderResource,
         credentials: RegistryCredentials | None = None,
         storage_env: Mapping[str, Any] | None = None,
+        identity: WorkloadIdentity | None = None,
+        federation: Federation | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("modelops:workspace:DaskWorkspace", name, None, opts)
-        manifests = build_workspace(spec, namespace, credentials=credentials, storage_env=storage_env)
-        self.resources = create_manifests(manifests, parent=self, provider=provider)
+        manifests = build_workspace(
+            spec, namespace, credentials=credentials, storage_env=storage_env, identity=identity
+        )
+        self.federated: FederatedServiceAccount | None = None
+        deps: list[pulumi.Resource] = []
+        if identity is not None and federation is not None:
+            # Trust the workers' ServiceAccount before they start, or their first token exchange fails.
+            self.federated = FederatedServiceAccount(
+                f"{name}-federated",
+                federation,
+                namespace=namespace,
+                service_account=identity.service_account,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            deps.append(self.federated)
+        self.resources = create_manifests(manifests, parent=self, provider=provider, depends_on=deps)
         first_ns = self.resources[resource_name(manifests[0])]
         # Outputs hang off the namespace so they resolve only once it exists.
         self.namespace = first_ns.id.apply(lambda _: namespace)
         self.scheduler_address = pulumi.Output.from_input(scheduler_address(namespace))
         self.dashboard_url = pulumi.Output.from_input(dashboard_url(namespace))
         # Dask worker processes across all groups: what the scheduler will see when every pod is up.
-        self.worker_count = pulumi.Output.from_input(sum(g.replicas * g.processes for g in spec.spec.all_groups()))
+        self.worker_count = pulumi.Output.from_input(
+            sum(g.initial_replicas * g.processes for g in spec.spec.all_groups())
+        )
         self.register_outputs(
             {
                 "namespace": self.namespace,
@@ -162,8 +197,13 @@ def workspace_program(
     kubeconfig: str | None = None,
     credentials: RegistryCredentials | None = None,
     storage_env: Mapping[str, Any] | None = None,
+    identity: WorkloadIdentity | None = None,
+    federation: Federation | None = None,
 ):
-    """The Pulumi program of the workspace stack; exports the keys ``DaskBinding.from_outputs`` reads."""
+    """The Pulumi program of the workspace stack; exports the keys ``DaskBinding.from_outputs`` reads.
+
+    With ``identity`` the workers act as the workspace's managed identity; ``federation`` (from the storage stack)
+    makes this stack trust their ServiceAccount (without it, federate it yourself: docs/cloud.md)."""
 
     def program() -> None:
         provider = kubernetes_provider("workspace", kubeconfig=kubeconfig, infra_ref=infra_ref)
@@ -174,6 +214,8 @@ def workspace_program(
             provider=provider,
             credentials=credentials,
             storage_env=storage_env,
+            identity=identity,
+            federation=federation,
         )
         pulumi.export("scheduler_addr", ws.scheduler_address)
         pulumi.export("dashboard_url", ws.dashboard_url)
@@ -270,6 +312,21 @@ def program_from_plan(plan: Any, ctx: Any) -> Callable[[], None]:
     infra_ref = plan.reads.get("infra")
     storage_ref = plan.reads.get("storage") if plan.config.get("object_store") else None
     namespace = plan.config["namespace"]
+    identity: WorkloadIdentity | None = None
+    federation: Federation | None = None
+    if storage_ref and ctx is not None:
+        # The storage stack is applied before this one: with workload identity its outputs are plain ids, read
+        # now so the manifests carry them; in sas mode the token stays an encrypted StackReference output below.
+        from modelops.infra import automation
+        from modelops.infra.bindings import StorageBinding
+        from modelops.k8s.identity import resolve_identity
+
+        outputs = automation.read_outputs(ctx, "storage")
+        binding = StorageBinding.from_outputs(outputs)
+        if binding.mode == "workload_identity":
+            identity = resolve_identity(spec.spec.object_store, binding)
+            federation = Federation.from_outputs(outputs)
+            storage_ref = None
 
     def program() -> None:
         provider = kubernetes_provider(
@@ -283,7 +340,14 @@ def program_from_plan(plan: Any, ctx: Any) -> Callable[[], None]:
                 STORAGE_SAS_ENV: storage.require_output("sas_token"),
             }
         ws = DaskWorkspace(
-            "workspace", spec, namespace=namespace, provider=provider, credentials=credentials, storage_env=storage_env
+            "workspace",
+            spec,
+            namespace=namespace,
+            provider=provider,
+            credentials=credentials,
+            storage_env=storage_env,
+            identity=identity,
+            federation=federation,
         )
         pulumi.export("scheduler_addr", ws.scheduler_address)
         pulumi.export("dashboard_url", ws.dashboard_url)

@@ -14,6 +14,7 @@ from typing import Any
 from modelops.infra import automation, naming
 from modelops.infra.bindings import BindingOutputs
 from modelops.infra.components.cluster import ClusterConfig
+from modelops.infra.components.database import ManagedPostgresConfig
 from modelops.infra.components.gpu_pool import gpu_pool_shape
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.components.registry import RegistryConfig
@@ -98,6 +99,31 @@ def cluster_config(
         gpu_pools=tuple(gpu_pools),
         network_plugin=spec.aks.network_plugin,
         tags={"env": environment, "owner": naming.user_slug(username), **spec.tags},
+        key_vault_secrets_provider=spec.postgres is not None and spec.postgres.enabled,
+    )
+
+
+def postgres_config(spec: AzureProviderSpec, environment: str) -> ManagedPostgresConfig | None:
+    """The managed PostgreSQL server of the infra stack, or None when the config has no enabled ``postgres``."""
+    pg = spec.postgres
+    if pg is None or not pg.enabled:
+        return None
+    return ManagedPostgresConfig(
+        environment=environment,
+        subscription_id=spec.subscription_id,
+        version=pg.version,
+        sku=pg.sku,
+        tier=pg.tier,
+        storage_gb=pg.storage_gb,
+        high_availability=pg.high_availability,
+        backup_retention_days=pg.backup_retention_days,
+        geo_redundant_backup=pg.geo_redundant_backup,
+        admin_user=pg.admin_user,
+        network_mode=pg.network.mode,
+        allowed_cidrs=tuple(pg.network.allowed_cidrs),
+        delegated_subnet_id=pg.network.delegated_subnet_id,
+        private_dns_zone_id=pg.network.private_dns_zone_id,
+        tags={"env": environment, **spec.tags},
     )
 
 
@@ -125,6 +151,8 @@ def storage_config(
         environment=environment,
         sku=spec.storage.sku,
         sas_days=spec.storage.sas_days,
+        auth=spec.storage.auth,
+        subscription_id=spec.subscription_id,
         containers=containers,
         tags={"env": environment, **spec.tags},
     )
@@ -172,11 +200,15 @@ def infra_stack(
     problems: Problems | None = None,
 ) -> StackPlan:
     cluster = cluster_config(spec, environment, username, worker_groups, problems)
+    config: dict[str, Any] = {"cluster": cluster.to_dict(), "ssh": spec.ssh.model_dump(exclude_none=True)}
+    postgres = postgres_config(spec, environment)
+    if postgres is not None:
+        config["postgres"] = postgres.to_dict()
     return StackPlan(
         component="infra",
         stack=naming.stack_name("infra", environment),
         project=naming.project_name("infra"),
-        config={"cluster": cluster.to_dict(), "ssh": spec.ssh.model_dump(exclude_none=True), **_auth(spec)},
+        config={**config, **_auth(spec)},
         stack_config=azure_stack_config(spec),
     )
 

@@ -147,7 +147,12 @@ def binding_outputs(stack: StackPlan, outputs: Mapping[str, Any]) -> BindingOutp
     elif stack.component == "storage":
         binding = StorageBinding.from_outputs(outputs)
         env.update(binding.public_env())
-        secrets[STORAGE_SAS_ENV] = SecretRef(name=stack.stack, key="sas_token")
+        if binding.mode == "sas":
+            secrets[STORAGE_SAS_ENV] = SecretRef(name=stack.stack, key="sas_token")
+        else:
+            # Workload identity: azure-identity reads these (plain ids; the token comes from the pod's projection).
+            env["AZURE_CLIENT_ID"] = str(binding.identity_client_id)
+            env["AZURE_TENANT_ID"] = str(binding.identity_tenant_id)
         host = urlparse(binding.blob_endpoint).hostname or binding.blob_endpoint
         addresses["blob"] = Address(host, 443, "https")
     elif stack.component == "workspace":

@@ -181,7 +181,7 @@ class TableLease:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=2, max_overflow=2)
+            kwargs.update(pool_size=2, max_overflow=2, connect_args=_psycopg_connect_args(url))
         self.engine = sa.create_engine(url, **kwargs)
         self.table = sa.Table(
             LEASE_TABLE,
@@ -385,6 +385,13 @@ def _local_naive(moment: datetime) -> datetime:
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+def _psycopg_connect_args(url: str) -> dict[str, Any]:
+    """psycopg prepares a statement it has run 5 times on a connection; behind a transaction-pooling PgBouncer the next
+    transaction may land on another server connection ("prepared statement _pg3_0 already exists"). Our queries are
+    small, so preparing buys nothing measurable: never prepare."""
+    return {"prepare_threshold": None} if url.startswith("postgresql+psycopg") else {}
+
+
 def _retry_creation(create: Any) -> Any:
     """Runners started together on a fresh database race to create tables, and the losers see an IntegrityError
     (PostgreSQL's pg_type unique index) or a ProgrammingError: the tables exist by then, so trying again succeeds."""
@@ -423,7 +430,8 @@ def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[
             raise StorageError(f"cannot open journal file {path!r}: {exc}") from None
         return obj, AttrLease(obj, lease_seconds)
     try:
-        rdb = _retry_creation(lambda: RDBStorage(storage, engine_kwargs={"pool_pre_ping": True}))
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": _psycopg_connect_args(storage)}
+        rdb = _retry_creation(lambda: RDBStorage(storage, engine_kwargs=engine_kwargs))
         return rdb, _table_lease(storage, lease_seconds)
     except StorageError:
         raise
