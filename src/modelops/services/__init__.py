@@ -1,4 +1,4 @@
-"""Execution: simulation services (in process, Dask), group tasks, Arrow IPC and function references.
+"""Execution: simulation services (in process, a process pool, Dask), group tasks, Arrow IPC, function refs.
 
 The distributed engine is an implementation detail: callers build :class:`SimulationGroup` s and read
 :class:`GroupResult` s, with :func:`run_groups` or a service's :meth:`pipeline`. Heavy modules (Dask) load lazily.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelops.services.context import ModelLoadError, RunContext
 from modelops.services.fnref import FnRefError, resolve
 from modelops.services.ipc import from_ipc, to_ipc
 from modelops.services.local import LocalSimulationService
@@ -28,7 +29,10 @@ __all__ = [
     "GroupPipeline",
     "GroupResult",
     "LocalSimulationService",
+    "ModelLoadError",
+    "PoolSimulationService",
     "ReplicateOutcome",
+    "RunContext",
     "SimulationError",
     "SimulationGroup",
     "from_ipc",
@@ -47,4 +51,8 @@ def __getattr__(name: str) -> Any:
         from modelops.services.dask import DaskSimulationService
 
         return DaskSimulationService
+    if name == "PoolSimulationService":
+        from modelops.services.pool import PoolSimulationService
+
+        return PoolSimulationService
     raise AttributeError(name)

@@ -157,14 +157,19 @@ def _rebuild_group_result(
     error: str | None,
     duration_s: float,
     worker: str | None,
+    timed_out: bool = False,
 ) -> GroupResult:
     ev = _rebuild_evaluation(*evaluation) if evaluation is not None else None
-    return GroupResult(param_id, replicates, ev, error, duration_s, worker)
+    return GroupResult(param_id, replicates, ev, error, duration_s, worker, timed_out)
 
 
 @dataclass(frozen=True)
 class GroupResult:
-    """The outcome of one group: per-replicate outcomes, the evaluation (if any) and the first error (if any)."""
+    """The outcome of one group: per-replicate outcomes, the evaluation (if any) and the first error (if any).
+
+    ``timed_out`` is True when the group was stopped because it ran past its time limit (``execution.timeout_s`` per
+    simulation): the runner records such trials as timed out rather than as a model error.
+    """
 
     param_id: str
     replicates: tuple[ReplicateOutcome, ...]
@@ -172,6 +177,7 @@ class GroupResult:
     error: str | None
     duration_s: float
     worker: str | None = None
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -197,7 +203,7 @@ class GroupResult:
         )
         return (
             _rebuild_group_result,
-            (self.param_id, self.replicates, plain_ev, self.error, self.duration_s, self.worker),
+            (self.param_id, self.replicates, plain_ev, self.error, self.duration_s, self.worker, self.timed_out),
         )
 
 
