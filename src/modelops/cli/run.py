@@ -72,7 +72,6 @@ def run(
       mops run study.yaml --scheduler tcp://10.0.0.5:8786 --runs-dir az://results/runs
     """
     from modelops.runner import RunError, RunOptions, RunProgress, run_study
-    from modelops.store.results import RunStore
 
     if resume and run_id and resume != run_id:
         fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them")
@@ -132,6 +131,8 @@ def run(
     if as_json:
         print_json(summary.to_json())
         return
+    from modelops.store.results import RunStore  # polars: after the run, which imports it once the workers started
+
     trials = RunStore(runs_dir or "", summary.run_id).load_trials() if summary.recorded else None
     if trials is not None and trials.height:
         console.print(_best_table(trials))
