@@ -143,3 +143,25 @@ def test_completion_order_records_every_trial_once(toy_study, tmp_path: Path) ->
     assert summary.recorded == 60 and trials.height == 60 and trials["param_id"].n_unique() == 60
     assert [n for n, _ in seen] == list(range(1, 61))
     assert seen[-1][1] > 0 and summary.algorithm_cpu_s >= seen[-1][1]
+
+
+def test_the_manifest_code_digest_is_the_cache_identity_found_without_importing(tmp_path: Path) -> None:
+    from modelops.store.cache import code_identity
+
+    package = tmp_path / "proj" / "h2_pkg_model"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "model.py").write_text("def simulate(params, seed):\n    return {}\n")
+    (package / "helpers.py").write_text("X = 1\n")
+    here = str(Path(__file__).parent)
+    cases = [
+        ("h2_pkg_model.sub.model:simulate", (str(tmp_path / "proj"),)),
+        ("run_toy_model:simulate", (here,)),
+        ("polars:DataFrame", ()),
+    ]
+    static = [driver.static_code_identity(ref, None, search_path) for ref, search_path in cases]
+    assert "h2_pkg_model" not in sys.modules  # found and hashed, never imported
+    for (ref, search_path), found in zip(cases, static, strict=True):
+        assert found is not None and found == code_identity(ref, None, search_path), ref
+    assert driver.static_code_identity("no_such_module_h2:f", None, ()) is None

@@ -527,6 +527,11 @@ class _Driver:
             # The window of asked-but-untold trials: fixed when ordered on a local cluster (reproducible), else the
             # pipeline's capacity, which follows a remote cluster as it scales and grows as tiny groups are chunked.
             fixed_window = max(1, pipe.capacity) if self.ordered and not self.remote else None
+            if fixed_window is not None:
+                # A fixed window of W groups packed into chunks of k leaves only W/k tasks: with k = 2 and W = 2 per
+                # worker, a worker finishing its one task waits idle while the runner tells and asks again. One
+                # group per task keeps a queued group on every worker (measured: bench/bench_peers.py).
+                pipe.adaptive = False
             idle_asks = 0
             while True:
                 if stop.cancelling:
@@ -814,8 +819,7 @@ def _run_with(
         if callable(close):
             with contextlib.suppress(Exception):
                 close()  # stops an algorithm's heartbeat thread and releases its storage
-        with contextlib.suppress(Exception):
-            services.close()  # the workers go before the records are consolidated (a failing close loses nothing)
+        closing = _close_services(services, background=description.startswith("process pool"))
         journal.close()
         trials_url, replicates_url = store.consolidate()
         summary = RunSummary(
@@ -857,13 +861,84 @@ def _run_with(
             },
         )
         store.write_json(MANIFEST, final)
+        closing.join(CLOSE_WAIT_S)
     return summary
 
 
-def _code_digest(resolved: ResolvedStudy) -> str | None:
-    try:
-        from modelops.store.cache import code_identity
+CLOSE_WAIT_S = 15.0
 
-        return code_identity(resolved.model_ref, resolved.bundle_ref, resolved.search_path)
+
+def _close_services(services: contextlib.ExitStack, background: bool) -> threading.Thread:
+    """Stop the workers; a failing close loses nothing (the records are written after it, or meanwhile).
+
+    The pool's close waits for its processes to exit (a few hundred ms): it runs in a helper thread while the records
+    are consolidated, which needs no worker. Dask clusters are closed here, before the records, as they always were.
+    """
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            services.close()
+
+    if not background:
+        close()
+    thread = threading.Thread(target=close if background else _nothing, name="mops-close-service", daemon=True)
+    thread.start()
+    return thread
+
+
+def _nothing() -> None:
+    """What the closing thread does when the services were closed in the caller's thread."""
+
+
+def _code_digest(resolved: ResolvedStudy) -> str | None:
+    """The model's code identity for the manifest (what the simulation cache keys on), found without importing the
+    model: the runner never runs user code in its own process (a model that crashes or kills its parent at import
+    would take the run down with it)."""
+    try:
+        return static_code_identity(resolved.model_ref, resolved.bundle_ref, resolved.search_path)
     except Exception:
         return None
+
+
+def static_code_identity(fn_ref: str, bundle_ref: str | None, search_path: tuple[str, ...]) -> str | None:
+    """``modelops.store.cache.code_identity`` computed from the files alone (no import); None when the module cannot
+    be located that way (a namespace package, a zip). tests/runner/test_run_pool.py checks the two agree."""
+    import hashlib
+    import sys
+    from importlib.machinery import PathFinder
+
+    from modelops.store import cache
+
+    if bundle_ref is not None:
+        return cache.code_identity(fn_ref, bundle_ref, search_path)  # the bundle's digest: nothing is imported
+    module_name = fn_ref.partition(":")[0]
+    parts = module_name.split(".")
+    spec = PathFinder.find_spec(parts[0], [*search_path, *sys.path])
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        return None
+    top_paths = list(spec.submodule_search_locations or [])
+    module_file: Path | None = Path(spec.origin)
+    if len(parts) > 1:
+        if not top_paths:
+            return None
+        base = Path(top_paths[0]).joinpath(*parts[1:])
+        candidates = (base.with_suffix(".py"), base / "__init__.py")
+        module_file = next((c for c in candidates if c.is_file()), None)
+        if module_file is None:
+            return None
+    h = hashlib.sha256(b"modelops:code:v1\0")
+    home = Path(top_paths[0]) if top_paths else module_file.parent
+    installed = cache._is_installed_path(home)
+    files: list[Path] = [module_file]
+    if not installed:
+        found = home.rglob("*.py") if top_paths else home.glob("*.py")
+        files.extend(sorted(found)[: cache._MAX_PACKAGE_FILES])
+    anchor = home.parent if top_paths else home
+    for path in sorted(set(files)):
+        label = path.relative_to(anchor) if path.is_relative_to(anchor) else Path(path.name)
+        with contextlib.suppress(OSError):
+            h.update(label.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    if installed:
+        for version in cache._distribution_versions(parts[0]):
+            h.update(version.encode() + b"\0")
+    return f"src:{h.hexdigest()[:32]}"
