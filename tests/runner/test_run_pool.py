@@ -165,3 +165,41 @@ def test_the_manifest_code_digest_is_the_cache_identity_found_without_importing(
     for (ref, search_path), found in zip(cases, static, strict=True):
         assert found is not None and found == code_identity(ref, None, search_path), ref
     assert driver.static_code_identity("no_such_module_h2:f", None, ()) is None
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the pool's processes")
+def test_mops_run_exits_without_waiting_for_the_pool_and_leaves_no_process(toy_study, tmp_path: Path, mops_cmd):
+    import json
+    import os
+    import subprocess
+    import uuid
+
+    marker = f"H2_POOL_MARK={uuid.uuid4().hex}"
+    spec = toy_study(execution={"workers": 2, "cache": False})
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    done = subprocess.run(
+        [*mops_cmd, "run", str(spec), "--runs-dir", str(tmp_path / "runs"), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recorded"] == 12
+    deadline = time.monotonic() + 20
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == []  # the launcher and its workers stopped once the runner was gone

@@ -78,7 +78,12 @@ def run(
     if workers is not None and scheduler:
         fail("--workers starts a local cluster and --scheduler uses an existing one", hint="give one of them")
     options = RunOptions(
-        workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
+        workers=workers,
+        scheduler=scheduler,
+        run_id=resume or run_id,
+        resume=resume is not None,
+        runs_dir=runs_dir,
+        wait_for_close=False,  # this process exits next; the pool's processes stop when it is gone
     )
 
     progress_bar: Progress | None = None

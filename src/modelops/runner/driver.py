@@ -88,6 +88,9 @@ class RunOptions:
     compact_every: int = 100
     handle_signals: bool = True
     max_in_flight: int | None = None
+    # Return before the process pool's processes have exited (they stop on their own once this process is gone):
+    # for `mops run`, which exits right after; a library caller keeps the default and gets a pool fully closed.
+    wait_for_close: bool = True
 
 
 @dataclass(frozen=True)
@@ -861,7 +864,8 @@ def _run_with(
             },
         )
         store.write_json(MANIFEST, final)
-        closing.join(CLOSE_WAIT_S)
+        if options.wait_for_close:
+            closing.join(CLOSE_WAIT_S)
     return summary
 
 
