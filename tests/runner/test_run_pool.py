@@ -203,3 +203,38 @@ def test_mops_run_exits_without_waiting_for_the_pool_and_leaves_no_process(toy_s
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_with(marker) == []  # the launcher and its workers stopped once the runner was gone
+
+
+def test_an_algorithm_that_refuses_the_study_is_the_error_reported(toy_study, tmp_path: Path) -> None:
+    spec = toy_study(
+        algorithm={
+            "ref": "optuna",
+            "sampler": "tpe",
+            "n_trials": 5,
+            "seed": 1,
+            "options": {"sampler_options": {"x": 1}},
+        },
+        execution={"workers": 2, "cache": False},
+    )
+    with pytest.raises(RunError, match="refused the study"):
+        _run(spec, tmp_path / "runs", "algo")
+    assert not RunStore(str(tmp_path / "runs"), "algo").exists()
+
+
+def test_targets_the_workers_cannot_build_fail_the_run_with_the_reason(toy_study, tmp_path: Path) -> None:
+    spec = toy_study(
+        targets=[
+            {
+                "name": "line",
+                "output": "line",
+                "observed": "observed.csv",
+                "keys": ["day"],
+                "values": ["y"],
+                "loss": "mse",
+            }
+        ],
+        execution={"workers": 2, "cache": False},
+    )
+    with pytest.raises(RunError, match=r"targets are invalid[\s\S]*day"):
+        _run(spec, tmp_path / "runs", "targets")
+    assert not RunStore(str(tmp_path / "runs"), "targets").exists()

@@ -753,15 +753,23 @@ def _run_with(
     # workers: 0) while the algorithm is built here.
     preparing = _Preparing(service, context, background=description != "in process")
     try:
-        storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
-        algorithm = _build_algorithm(resolved, storage, study_name=run_id)
-    finally:
         try:
+            storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
+        except StudyError as exc:
+            raise RunError(str(exc)) from None
+        algorithm = _build_algorithm(resolved, storage, study_name=run_id)
+    except BaseException:
+        # The algorithm's error is the one to report; the workers' preparation is waited for (it is bounded) only
+        # so that the service is not closed under its feet. A second Ctrl-C ends the wait.
+        with contextlib.suppress(BaseException):
             preparing.result()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:
-            raise _load_error(exc, resolved, remote) from None
+        raise
+    try:
+        preparing.result()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise _load_error(exc, resolved, remote) from None
 
     if not existing:
         store.write_bytes(SPEC, Path(spec_path).read_bytes())
