@@ -37,7 +37,7 @@ def _best_table(trials: Any, limit: int = 5) -> Table:
 def run(
     spec: Path = typer.Argument(..., help="The study spec (YAML, kind: Study).", show_default=False),
     workers: int | None = typer.Option(
-        None, "--workers", "-w", min=0, help="Local Dask workers (0: run in this process, for debugging)."
+        None, "--workers", "-w", min=0, help="Local worker processes (0: run in this process, for debugging)."
     ),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Address of a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS if set)."
