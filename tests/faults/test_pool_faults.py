@@ -160,9 +160,7 @@ def test_ctrl_c_to_the_runners_process_group_leaves_the_workers_running(tmp_path
             """
         )
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
