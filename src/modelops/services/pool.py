@@ -67,6 +67,15 @@ EXIT_REPORT_S = 1.0
 #: Deaths of workers that never became ready (crash at import) before the pool gives up, per worker slot.
 MAX_START_FAILURES_PER_SLOT = 3
 MAX_RETRIES = 10
+#: Messages taken from one worker socket per wake-up.
+DRAIN_MAX = 64
+
+
+def _has_data(conn: Connection) -> bool:
+    try:
+        return conn.poll(0)
+    except (OSError, EOFError):
+        return True  # let recv() report the end
 
 
 class PoolBrokenError(RuntimeError):
@@ -450,8 +459,15 @@ class _Engine:
         for conn in ready:
             if conn in reports:
                 self._on_report(reports[conn])
-            elif conn in by_conn and by_conn[conn].token in self.workers:
-                self._on_message(by_conn[conn])
+                continue
+            worker = by_conn.get(conn)
+            # Take every message already waiting on this socket: one wait() per burst, not per group.
+            for _ in range(DRAIN_MAX):
+                if worker is None or worker.token not in self.workers:
+                    break
+                self._on_message(worker)
+                if worker.token not in self.workers or not _has_data(conn):
+                    break
         self.old_launchers = [launcher for launcher in self.old_launchers if launcher.alive]
         self._expire(time.monotonic())
 

@@ -208,7 +208,8 @@ Storage = Annotated[JournalStorage | SqliteStorage | PostgresStorage, Field(disc
 
 
 class ExecutionSpec(SpecModel):
-    """Where simulations run: a local Dask cluster (default), an existing scheduler, or in process (workers: 0)."""
+    """Where simulations run (local worker processes by default, an existing Dask scheduler, or in process), and
+    the limits every simulation runs under."""
 
     workers: int | None = Field(
         None, ge=0, description="Local worker processes (default: one per core; 0 = in process)."
