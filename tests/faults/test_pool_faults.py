@@ -193,3 +193,40 @@ def test_works_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     # The script ran once: workers never re-import the user's __main__.
     assert out.stdout.splitlines() == ["top of script", "done 8"]
+
+
+@pytest.mark.slow
+def test_workers_and_launcher_exit_when_the_runner_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "runner.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from modelops.services.pool import PoolSimulationService
+            service = PoolSimulationService(2)
+            service.wait_ready()
+            print(*service.worker_pids(), service._engine.launcher.proc.pid, flush=True)
+            time.sleep(60)
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 3
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -120,6 +120,21 @@ def test_exec_dask_timeout_kills_the_worker_and_fails_the_group() -> None:
         service.wait_for_workers(2, timeout=60)  # the killed worker was replaced
 
 
+@pytest.mark.slow
+def test_exec_remote_dask_timeout_restarts_the_worker_through_its_nanny(dask_cli) -> None:
+    from modelops.services.dask import DaskSimulationService
+
+    context = RunContext("fault_models:hang", search_path=(FAULTS,))
+    params = [{"k": k, "hang": k == 1} for k in range(5)]
+    groups = [context.group(p, make_param_id(p), (k,)) for k, p in enumerate(params)]
+    with DaskSimulationService(dask_cli.address, timeout_s=2.0, retries=0) as service:
+        results = {r.param_id: r for r in run_groups(service, groups)}
+        hung = results[groups[1].param_id]
+        assert hung.timed_out and "its worker was restarted" in hung.error
+        assert all(results[g.param_id].ok for g in groups if g is not groups[1])
+        service.wait_for_workers(2, timeout=60)
+
+
 @pytest.mark.parametrize(
     ("spec", "workers", "scheduler", "expected"),
     [

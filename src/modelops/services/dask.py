@@ -40,6 +40,8 @@ NO_WORKER_PATIENCE_S = 120.0
 WAIT_SLICE_S = 1.0
 #: A task lost with a worker before it started is re-sent as it was, at most this many times.
 MAX_UNSTARTED_LOSSES = 3
+#: A timed-out worker on a remote cluster is restarted by its nanny, which SIGKILLs it after 80% of this.
+RESTART_TIMEOUT_S = 10.0
 #: A LocalCluster short of workers this long is scaled back to its size.
 HEAL_AFTER_S = 5.0
 
@@ -68,7 +70,7 @@ def _restart_worker(client: Any, address: str) -> None:
 
     def restart() -> None:
         try:
-            client.restart_workers([address], timeout=30, raise_for_error=False)
+            client.restart_workers([address], timeout=RESTART_TIMEOUT_S, raise_for_error=False)
         except Exception as exc:  # the worker may be gone already
             logging.getLogger("modelops.services").warning("could not restart worker %s: %s", address, exc)
 
