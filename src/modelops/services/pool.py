@@ -496,14 +496,22 @@ class _Engine:
         return chunk.groups, chunk.results  # type: ignore[return-value]
 
     def cancel_all(self) -> None:
-        """Drop queued jobs; workers busy with cancelled work are killed and replaced (their result is not wanted)."""
+        """Drop queued jobs; workers busy with cancelled work are killed and replaced (their result is not wanted).
+
+        Everything goes, ``submit`` futures included (they end cancelled): one pipeline at a time per pool.
+        """
+        jobs = list(self.queue)
         self.queue.clear()
         self.done.clear()
         for worker in list(self.workers.values()):
             if worker.jobs:
+                jobs += list(worker.jobs)
                 self._kill(worker)
                 worker.jobs.clear()
                 self._lose(worker, "cancelled")
+        for job in jobs:
+            if job.chunk.future is not None:
+                job.chunk.future.cancel()
 
     # -- warm-up ----------------------------------------------------------------------------------------------------
 
