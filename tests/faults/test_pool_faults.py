@@ -140,18 +140,17 @@ def test_ctrl_c_to_the_runners_process_group_leaves_the_workers_running(tmp_path
     script.write_text(
         textwrap.dedent(
             f"""
-            import signal, sys, time
+            import signal, threading
             from modelops.services import RunContext
             from modelops.services.pipeline import run_groups
             from modelops.services.pool import PoolSimulationService
+            interrupted = threading.Event()
+            signal.signal(signal.SIGINT, lambda *_: interrupted.set())  # the runner's own Ctrl-C handling
             service = PoolSimulationService(2)
             service.wait_ready()
             pids = service.worker_pids()
             print("ready", flush=True)
-            try:
-                time.sleep(30)
-            except KeyboardInterrupt:
-                pass
+            assert interrupted.wait(30)
             ctx = RunContext("fault_models:fine", search_path=({MODELS!r},))
             groups = [ctx.group({{"k": k}}, str(k), (k,)) for k in range(4)]
             ok = all(r.ok for r in run_groups(service, groups))
