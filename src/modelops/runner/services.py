@@ -54,8 +54,14 @@ def service_description(execution: ExecutionSpec, workers: int | None, scheduler
     return False, f"process pool, {value} workers"
 
 
-def open_service(execution: ExecutionSpec, workers: int | None = None, scheduler: str | None = None) -> Any:
-    """A started simulation service (a context manager) as chosen above; its workers start now."""
+def open_service(
+    execution: ExecutionSpec, workers: int | None = None, scheduler: str | None = None, preload: tuple[str, ...] = ()
+) -> Any:
+    """A started simulation service (a context manager) as chosen above; its workers start now.
+
+    ``preload``: modules the pool's workers import before they are needed (e.g. the evaluator's module); ignored by
+    the other services.
+    """
     engine, value = _engine(execution, workers, scheduler)
     limits = {"timeout_s": execution.timeout_s, "retries": execution.retries}
     if engine == "dask-remote":
@@ -72,4 +78,4 @@ def open_service(execution: ExecutionSpec, workers: int | None = None, scheduler
         return DaskSimulationService(n_workers=value, **limits)
     from modelops.services.pool import PoolSimulationService
 
-    return PoolSimulationService(value, **limits)
+    return PoolSimulationService(value, preload=preload, **limits)

@@ -12,13 +12,31 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelops.services.tasks import SimulationGroup, _plain, config_digest
+if TYPE_CHECKING:
+    from modelops.services.tasks import SimulationGroup
+
+# modelops.services.tasks (polars, pyarrow, fsspec) is imported where needed, not here: the pool imports this
+# module before it starts its workers.
 
 #: How long ``prepare`` waits for workers to import the model and build the evaluator (a scientific stack can take
 #: tens of seconds to import on a cold disk); bounded so a model that hangs at import fails the run, never stalls it.
 DEFAULT_PREPARE_TIMEOUT_S = 180.0
+
+
+def _plain(value: Any) -> Any:
+    """A deep, plain (dict/list) copy: read-only mappings and tuples from contracts objects do not pickle/JSON."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_digest(config: Mapping[str, Any] | None) -> str:
+    """A content digest of an evaluator config: how a worker recognises a config whose evaluator it already built."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
 
 
 class ModelLoadError(RuntimeError):
@@ -105,6 +123,8 @@ class RunContext:
 
     def group(self, params: Mapping[str, Any], param_id: str, seeds: Sequence[int]) -> SimulationGroup:
         """A full group of this run."""
+        from modelops.services.tasks import SimulationGroup
+
         return SimulationGroup(
             fn_ref=self.fn_ref,
             params=params,

@@ -45,18 +45,17 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops.services.context import DEFAULT_PREPARE_TIMEOUT_S, ModelLoadError, RunContext
-from modelops.services.pipeline import DEFAULT_MAX_CHUNK, DEFAULT_TARGET_TASK_S, GroupPipeline, default_max_tasks
-from modelops.services.tasks import (
-    GroupResult,
-    ReplicateOutcome,
-    SimulationGroup,
-    bounded,
-    outputs_or_raise,
-)
-from modelops_contracts import SimReturn
+
+if TYPE_CHECKING:
+    from modelops.services.pipeline import GroupPipeline
+    from modelops.services.tasks import GroupResult, SimulationGroup
+    from modelops_contracts import SimReturn
+
+# The task code (polars, pyarrow, fsspec: 0.5-1.5 s of imports) loads where it is used, after the launcher started:
+# the runner opens the pool first thing, so the workers start while it imports the rest.
 
 #: Tasks sent to a worker ahead of the one it runs, so it never waits for the runner between tasks.
 PREFETCH = 2
@@ -100,6 +99,8 @@ def describe_status(status: int | None) -> str:
 
 def lost_result(group: SimulationGroup, cause: str, *, timed_out: bool = False) -> GroupResult:
     """The result of a group that could not run to the end: every replicate failed with ``cause``."""
+    from modelops.services.tasks import GroupResult, ReplicateOutcome, bounded
+
     error = bounded(cause)
     outcomes = tuple(ReplicateOutcome(i, s, False, error, 0.0, False) for i, s in enumerate(group.seeds))
     return GroupResult(group.param_id, outcomes, None, error, 0.0, None, timed_out)
@@ -143,15 +144,15 @@ class _Worker:
 
 
 class _Launcher:
-    """The process that forks workers (see modelops.services.poolworker)."""
+    """The process that forks workers (see modelops.services.poolworker); ``preload``: modules it imports first."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: Sequence[str] = ()) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         # The workers must import this very modelops, whatever the runner's working directory and sys.path.
         env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modelops.services.poolworker", str(theirs.fileno())],
+            [sys.executable, "-m", "modelops.services.poolworker", str(theirs.fileno()), *preload],
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -186,7 +187,7 @@ class _Launcher:
 class _Engine:
     """The workers and the queue of jobs; the pipeline's TaskBackend."""
 
-    def __init__(self, n_workers: int, timeout_s: float | None, retries: int):
+    def __init__(self, n_workers: int, timeout_s: float | None, retries: int, preload: Sequence[str] = ()):
         if n_workers < 1:
             raise ValueError(f"a process pool needs at least one worker, got {n_workers}")
         if timeout_s is not None and timeout_s <= 0:
@@ -197,7 +198,8 @@ class _Engine:
         self.timeout_s = timeout_s
         self.retries = retries
         self.context: RunContext | None = None
-        self.launcher = _Launcher()
+        self.preload = tuple(preload)
+        self.launcher = _Launcher(self.preload)
         self.old_launchers: list[_Launcher] = []
         self.workers: dict[int, _Worker] = {}
         self.by_pid: dict[int, _Worker] = {}
@@ -229,7 +231,7 @@ class _Engine:
     def _replace_launcher(self) -> None:
         self.launcher.alive = False
         self.old_launchers.append(self.launcher)
-        self.launcher = _Launcher()
+        self.launcher = _Launcher(self.preload)
 
     def _conns(self) -> list[Any]:
         conns: list[Any] = [w.conn for w in self.workers.values()]
@@ -591,6 +593,8 @@ class PoolFuture:
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"simulation {self.fn_ref!r} did not finish within {timeout} s")
             self._engine.poll(remaining if remaining is not None else 1.0)
+        from modelops.services.tasks import outputs_or_raise
+
         return outputs_or_raise(self.future.result(), self.fn_ref)
 
 
@@ -598,7 +602,9 @@ class PoolSimulationService:
     """A SimulationService on local worker processes (see the module docstring).
 
     ``n_workers`` defaults to the number of cores. ``timeout_s``/``retries`` are the simulation limits.
-    ``search_path`` and ``cache_url`` apply to ``submit``; groups carry their own.
+    ``search_path`` and ``cache_url`` apply to ``submit``; groups carry their own. ``preload``: modules the launcher
+    imports once before it forks the workers (the evaluator's module, a model's heavy dependencies), so every worker
+    starts with them loaded; numpy, polars, pyarrow and the task code always are.
     """
 
     def __init__(
@@ -609,10 +615,11 @@ class PoolSimulationService:
         retries: int = 1,
         search_path: Sequence[str | os.PathLike[str]] = (),
         cache_url: str | None = None,
+        preload: Sequence[str] = (),
     ):
         self.search_path = tuple(str(p) for p in search_path)
         self.cache_url = cache_url
-        self._engine = _Engine(n_workers or os.cpu_count() or 1, timeout_s, retries)
+        self._engine = _Engine(n_workers or os.cpu_count() or 1, timeout_s, retries, preload)
         self._closed = False
 
     @property
@@ -646,6 +653,8 @@ class PoolSimulationService:
 
     def submit(self, fn_ref: str, params: Mapping[str, Any], seed: int, *, bundle_ref: str | None = None) -> PoolFuture:
         """Start ``fn(params, seed)`` on a worker; returns at once."""
+        from modelops.services.tasks import SimulationGroup
+
         group = SimulationGroup.single(
             fn_ref, params, seed, bundle_ref=bundle_ref, cache_url=self.cache_url, search_path=self.search_path
         )
@@ -661,14 +670,21 @@ class PoolSimulationService:
         self,
         max_in_flight: int | None = None,
         *,
-        target_task_s: float = DEFAULT_TARGET_TASK_S,
-        max_chunk: int = DEFAULT_MAX_CHUNK,
+        target_task_s: float | None = None,
+        max_chunk: int | None = None,
     ) -> GroupPipeline:
+        from modelops.services.pipeline import (
+            DEFAULT_MAX_CHUNK,
+            DEFAULT_TARGET_TASK_S,
+            GroupPipeline,
+            default_max_tasks,
+        )
+
         return GroupPipeline(
             self._engine,
             max_tasks=max_in_flight or default_max_tasks(self.slots),
-            target_task_s=target_task_s,
-            max_chunk=max_chunk,
+            target_task_s=DEFAULT_TARGET_TASK_S if target_task_s is None else target_task_s,
+            max_chunk=DEFAULT_MAX_CHUNK if max_chunk is None else max_chunk,
         )
 
     def close(self) -> None:

@@ -1,10 +1,11 @@
 """The process pool's launcher and worker (``python -m modelops.services.poolworker FD``): never imported by a runner.
 
-The runner starts one *launcher* as a plain subprocess (no multiprocessing: nothing re-imports the user's
-``__main__``, so a script without an ``if __name__ == "__main__"`` guard and a Jupyter kernel both work) in a new
-session (a terminal Ctrl-C reaches only the runner). The launcher imports the light half of the task code, then forks
-one worker per request: forking from a warm parent starts a worker in milliseconds, and the worker's parent is the
-launcher, not the runner, so a model that kills its parent takes down only the launcher (the runner starts another).
+The runner starts one *launcher* (``python -m modelops.services.poolworker FD [MODULE ...]``), a plain subprocess
+(no multiprocessing: nothing re-imports the user's ``__main__``, so a script without an ``if __name__ ==
+"__main__"`` guard and a Jupyter kernel both work) in a new session (a terminal Ctrl-C reaches only the runner).
+The launcher imports the task code and the scientific stack (plus the MODULEs), then forks one worker per request:
+a worker forked from a warm parent is ready in milliseconds, and its parent is the launcher, not the runner, so a
+model that kills its parent takes down only the launcher (the runner starts another).
 
 Control socket (FD, a Unix socket pair with the runner):
 - runner -> launcher: one byte per request with a file descriptor attached (``socket.send_fds``): the worker's end of
@@ -22,17 +23,22 @@ Worker socket (runner <-> worker, pickled messages):
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import selectors
 import signal
 import socket
 import struct
 import sys
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-#: Imported once in the launcher and shared by every worker it forks. Only modules that start no threads at import
-#: (polars and pyarrow start thread pools, which a fork must not copy mid-operation): the worker imports the rest.
-LAUNCHER_PRELOAD = ("fsspec", "modelops_contracts", "modelops.store.cache", "modelops.services.fnref")
+#: Imported once in the launcher, before it forks, and shared by every worker (copy-on-write): the task code and the
+#: scientific stack a model and the evaluator use. polars and pyarrow start a few idle threads at import; a fork
+#: copies only the forking thread, and no pool has work before the first simulation (checked: 180 forks after these
+#: imports, each running polars, pyarrow and numpy, none hung). Extra modules (the study's evaluator, the model's
+#: heavy dependencies) come on the command line; one that fails to import is left for the worker to report.
+LAUNCHER_PRELOAD = ("numpy", "polars", "pyarrow", "fsspec", "modelops.services.context", "modelops.services.tasks")
 
 
 def _worker(fd: int) -> None:
@@ -61,11 +67,12 @@ def _worker(fd: int) -> None:
             return
 
 
-def _launch(control_fd: int) -> None:
+def _launch(control_fd: int, preload: Sequence[str]) -> None:
     sock = socket.socket(fileno=control_fd)
     reports = Connection(os.dup(control_fd))
-    for name in LAUNCHER_PRELOAD:
-        __import__(name)
+    for name in (*LAUNCHER_PRELOAD, *preload):
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
     children: set[int] = set()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     # A terminal Ctrl-C goes to the runner only (we are in our own session anyway); the runner decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _launch(int(args[0]))
+    _launch(int(args[0]), args[1:])
 
 
 if __name__ == "__main__":

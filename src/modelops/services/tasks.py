@@ -12,8 +12,6 @@ Credentials for ``cache_url`` / ``outputs_url`` on object stores come from the w
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -24,6 +22,7 @@ from typing import Any
 
 import fsspec
 
+from modelops.services.context import _plain, config_digest
 from modelops.services.fnref import resolve
 from modelops.services.ipc import from_ipc, to_ipc
 from modelops.store.cache import SimulationCache, atomic_write, code_identity, pack_outputs
@@ -44,20 +43,6 @@ logger = logging.getLogger("modelops.services")
 
 class BundleUnavailableError(RuntimeError):
     """A group names a bundle but this process cannot materialise bundles."""
-
-
-def _plain(value: Any) -> Any:
-    """A deep, plain (dict/list) copy: read-only mappings and tuples from contracts objects do not pickle/JSON."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def config_digest(config: Mapping[str, Any] | None) -> str:
-    """A content digest of an evaluator config: how a worker recognises a config whose evaluator it already built."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
