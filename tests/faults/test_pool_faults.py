@@ -229,3 +229,22 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.slow
+def test_when_no_worker_can_start_the_outstanding_groups_fail_with_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "crash-now"
+    monkeypatch.setenv("CRASH_LATER_MARKER", str(marker))
+    context = RunContext("crash_later:simulate", search_path=(MODELS,))
+    with PoolSimulationService(2, retries=1) as service:
+        service.prepare(context)  # imports fine now
+        marker.touch()  # from now on every new worker dies importing the model
+        started = time.monotonic()
+        results = list(run_groups(service, [context.group({"k": k}, str(k), (k,)) for k in range(8)]))
+        assert time.monotonic() - started < 30
+    assert len(results) == 8 and not any(r.ok for r in results)
+    gave_up = [r for r in results if "the process pool gave up" in r.error]
+    assert gave_up, [r.error for r in results]
+    assert "was killed by SIGSEGV" in gave_up[0].error
