@@ -130,7 +130,7 @@ def run_floor(workers: int, groups: list) -> tuple[float, float]:
 
 
 def _ready_child(conn) -> None:
-    import modelops.services.context  # noqa: F401  (what a pool worker imports before it answers)
+    import modelops.services.tasks  # noqa: F401  (what a pool worker imports before it answers)
 
     conn.send(os.getpid())
     conn.close()
@@ -159,7 +159,7 @@ def start_subprocess(workers: int) -> float:
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", "import modelops.services.context; print('ok', flush=True)"],
+            [sys.executable, "-c", "import modelops.services.tasks; print('ok', flush=True)"],
             stdout=subprocess.PIPE,
             text=True,
         )
