@@ -16,6 +16,9 @@ API (the contract with the runner; see also INTERFACE.md)::
             result = pipe.next_result(timeout)                     # GroupResult; .timed_out, .error name the cause
     service.slots, service.submit(fn_ref, params, seed), service.gather(futures), service.close()
 
+Threads: a pool is used by one thread at a time (no locks on the hot path); ``prepare`` may run in a helper thread
+while the caller does other work, as long as nothing else calls the service until it returns.
+
 How workers start (measured on a 2-core VM, see bench/bench_backends.py): the runner starts one *launcher*
 (``python -m modelops.services.poolworker``, a plain subprocess in its own session: no re-import of ``__main__``,
 works without a ``__main__`` guard and in Jupyter) that forks each worker. A worker's parent is the launcher, so a
