@@ -699,7 +699,12 @@ def run_study(
     remote, description = service_description(spec.execution, options.workers, options.scheduler)
     with contextlib.ExitStack() as services:
         try:
-            service = services.enter_context(open_service(spec.execution, options.workers, options.scheduler))
+            # The pool's launcher imports the target evaluator's module once, before it forks the workers, so they
+            # start with it loaded (by name: modelops never imports the science package itself).
+            preload = (EVALUATOR_REF.partition(":")[0],)
+            service = services.enter_context(
+                open_service(spec.execution, options.workers, options.scheduler, preload=preload)
+            )
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise RunError(f"cannot start the simulation service ({description}): {exc}") from None
         return _run_with(
