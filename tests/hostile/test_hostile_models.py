@@ -1,9 +1,8 @@
 """Hostile models: ones that hang, exit, segfault, stop themselves or kill their parent, at run time or at import.
 
-These depend on ``execution.timeout_s`` (a per-simulation time limit) and on replacing workers that die, hang or stop,
-which are built on another branch (issue 13 item 4, issue 20 items 4-5). Until that lands each case fails (the spec
-field does not exist yet) and is marked xfail(strict=True): the marker must be removed when the exec branch is merged,
-and then every case must pass. Each runs as a real `mops` process under a hard time limit, so a hang is a failure.
+They rely on ``execution.timeout_s`` (a per-simulation time limit) and on the backends replacing workers that die,
+hang or stop (issue 13 item 4, issue 20 items 4-5). Each runs as a real `mops` process under a hard time limit, so a
+hang is a failure.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ import pytest
 from hostile_corpus import MODELS, base_spec, write_spec
 
 MOPS = [sys.executable, "-c", "from modelops.cli.app import main; main()"]
-NEEDS_EXEC = pytest.mark.xfail(
-    reason="needs execution.timeout_s and worker replacement (exec branch)", strict=True, raises=AssertionError
-)
 LIMIT_S = 180
 
 
@@ -59,27 +55,22 @@ def _completes_with_failed_trials(tmp: Path, fn: str, cause: str) -> None:
     assert all(cause in (e or "").lower() for e in failed["error"].to_list()), failed["error"].to_list()
 
 
-@NEEDS_EXEC
 def test_a_model_that_hangs_is_timed_out(tmp_path: Path) -> None:
     _completes_with_failed_trials(tmp_path, "hostile_model:hang_sometimes", "timeout")
 
 
-@NEEDS_EXEC
 def test_a_model_that_exits_fails_its_trials_only(tmp_path: Path) -> None:
     _completes_with_failed_trials(tmp_path, "hostile_model:exit_sometimes", "exit")
 
 
-@NEEDS_EXEC
 def test_a_model_that_segfaults_fails_its_trials_only(tmp_path: Path) -> None:
     _completes_with_failed_trials(tmp_path, "hostile_model:segfault_sometimes", "sig")
 
 
-@NEEDS_EXEC
 def test_a_model_that_stops_itself_is_timed_out(tmp_path: Path) -> None:
     _completes_with_failed_trials(tmp_path, "hostile_model:stop_self", "timeout")
 
 
-@NEEDS_EXEC
 def test_a_model_that_kills_its_parent_does_not_end_the_run(tmp_path: Path) -> None:
     spec = _study(tmp_path, "hostile_model:kill_parent", n_trials=12)
     done = _mops(tmp_path, "run", str(spec), "--runs-dir", str(tmp_path / "runs"), "--run-id", "k1")
@@ -89,7 +80,6 @@ def test_a_model_that_kills_its_parent_does_not_end_the_run(tmp_path: Path) -> N
     assert manifest["status"] in ("completed", "failed")  # never left at "running"
 
 
-@NEEDS_EXEC
 @pytest.mark.parametrize("module", ["import_exit", "import_segfault"])
 def test_a_model_that_dies_at_import_fails_fast_with_the_cause(tmp_path: Path, module: str) -> None:
     spec = _study(tmp_path, f"{module}:simulate", n_trials=5)

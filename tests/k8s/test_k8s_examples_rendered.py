@@ -91,7 +91,7 @@ def test_k8s_managed_example_without_values_names_what_is_missing(
 ) -> None:
     monkeypatch.setenv("MODELOPS_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(app, ["adaptive", "render", str(EXAMPLES / "adaptive-managed.yaml"), "--run-id", "x"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # invalid input (docs/user-guide.md: exit codes)
     assert "object_store.client_id" in result.output or "host" in result.output
 
 

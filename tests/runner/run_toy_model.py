@@ -2,7 +2,8 @@
 
 ``y(t) = slope * t + intercept + noise``; parameters with ``fail_above`` set fail when slope exceeds it, so tests can
 check that failed simulations become FAILED trials while the run goes on. ``sleep_s`` burns CPU for that long (not
-sleep: a busy worker), so kill/interrupt tests have time to act mid-run.
+sleep: a busy worker), so kill/interrupt tests have time to act mid-run; with ``slow_above`` set, slopes above it
+burn ``slow_s`` seconds instead (a slow region, for time limits).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def simulate(params: Mapping[str, Any], seed: int) -> dict[str, pl.DataFrame]:
     if params.get("fail_above") is not None and slope > float(params["fail_above"]):
         raise ValueError(f"slope {slope} is above fail_above {params['fail_above']} (a deliberate test failure)")
     busy = float(params.get("sleep_s", 0.0))
+    if params.get("slow_above") is not None and slope > float(params["slow_above"]):
+        busy = float(params.get("slow_s", 5.0))  # a slow region of the parameter space (timeout tests)
     if busy:
         end = time.perf_counter() + busy
         while time.perf_counter() < end:

@@ -110,3 +110,13 @@ def test_a_run_recorded_on_an_object_store_is_shown_from_it(
     plotted = _invoke("runs", "plot", "blob-1", "--runs-dir", runs)
     assert plotted.exit_code == 0, plotted.output
     assert fs.exists("mops-runs/team/blob-1/plots/best_fit.png")
+
+
+def test_the_run_only_app_parses_run_exactly_as_the_whole_app() -> None:
+    # `mops run` builds only the run command (start-up time); its help and its errors must not differ.
+    from modelops.cli.app import build_run_app
+
+    lean = CliRunner().invoke(build_run_app(), ["run", "--help"], catch_exceptions=False)
+    assert lean.exit_code == 0 and lean.output == _invoke("run", "--help").output
+    missing = CliRunner().invoke(build_run_app(), ["run"], catch_exceptions=False)
+    assert missing.exit_code == 2 and missing.output == runner.invoke(app, ["run"]).output

@@ -26,7 +26,7 @@ def find_example(start: Path | None = None) -> Path:
 
 
 def demo(
-    workers: int = typer.Option(2, "--workers", "-w", min=0, help="Local Dask workers."),
+    workers: int = typer.Option(2, "--workers", "-w", min=0, help="Local worker processes."),
     runs_dir: str | None = typer.Option(None, "--runs-dir", help="Where to keep the run (default .modelops/runs)."),
 ) -> None:
     """Run the SIR example: recover known beta and gamma from observed incidence, then plot the result.

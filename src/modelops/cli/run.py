@@ -49,7 +49,7 @@ def _best_table(trials: Any, limit: int = 5) -> Table:
 def run(
     spec: Path = typer.Argument(..., help="The study spec (YAML, kind: Study).", show_default=False),
     workers: int | None = typer.Option(
-        None, "--workers", "-w", min=0, help="Local Dask workers (0: run in this process, for debugging)."
+        None, "--workers", "-w", min=0, help="Local worker processes (0: run in this process, for debugging)."
     ),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Address of a running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS if set)."
@@ -91,8 +91,7 @@ def run(
     from modelops.runner.ids import check_run_id
     from modelops.specs.inputs import check_runs_dir, check_scheduler_address
     from modelops.specs.study import check_workers
-    from modelops.store.results import RunStore
-    from modelops.store.results import runs_dir_url as runs_url
+    from modelops.store.locations import runs_dir_url as runs_url
 
     if resume and run_id and resume != run_id:
         fail(f"--resume {resume} and --run-id {run_id} name different runs", hint="give one of them", code=EXIT_INPUT)
@@ -113,16 +112,19 @@ def run(
             check_run_id(named)
         except ValueError as exc:
             fail(str(exc), code=EXIT_INPUT)
-    from modelops.runner.forward import is_simulation_spec
-
-    if is_simulation_spec(spec):  # kind: Simulation, a forward study (runner/forward.py)
+    if _is_simulation_spec(spec):  # kind: Simulation, a forward study (runner/forward.py)
         from modelops.cli.simulate import run_simulation_cli
 
         run_simulation_cli(spec, workers=workers, scheduler=scheduler, run_id=resume or run_id,
                            resume=resume is not None, runs_dir=runs_dir, as_json=as_json)  # fmt: skip
         return
     options = RunOptions(
-        workers=workers, scheduler=scheduler, run_id=resume or run_id, resume=resume is not None, runs_dir=runs_dir
+        workers=workers,
+        scheduler=scheduler,
+        run_id=resume or run_id,
+        resume=resume is not None,
+        runs_dir=runs_dir,
+        wait_for_close=False,  # this process exits next; the pool's processes stop when it is gone
     )
 
     progress_bar: Progress | None = None
@@ -200,6 +202,8 @@ def run(
         # the best trial in the one trial shape every --json uses (docs/python-api.md)
         print_json({**summary.to_json(), "best": trial_json(summary.best)})
         raise typer.Exit(exit_code)
+    from modelops.store.results import RunStore  # polars: after the run, which imports it once the workers started
+
     trials = RunStore(runs_dir or "", summary.run_id).load_trials() if summary.recorded else None
     if trials is not None and trials.height:
         console.print(_best_table(trials))
@@ -225,3 +229,16 @@ def run(
         console.print(f"resume with: mops run {spec} --resume {summary.run_id}", highlight=False, soft_wrap=True)
     console.print(f"next: mops runs show {summary.run_id}  |  mops runs plot {summary.run_id}", highlight=False)
     raise typer.Exit(exit_code)
+
+
+def _is_simulation_spec(path: Path) -> bool:
+    """True when the file says ``kind: Simulation`` (a forward study, runner/forward.py). Read through the input
+    boundary and without importing the forward runner (numpy), which would delay the calibration's workers."""
+    from modelops.specs.base import SpecError
+    from modelops.specs.inputs import read_yaml_file
+
+    try:
+        data = read_yaml_file(path)
+    except (OSError, SpecError):
+        return False  # the study loader explains what is wrong with the file
+    return isinstance(data, dict) and data.get("kind") == "Simulation"

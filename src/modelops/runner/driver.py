@@ -28,10 +28,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops.runner.ids import check_run_id, new_run_id
-from modelops.runner.posterior import ArtifactWriter
 from modelops.runner.services import open_service, service_description
 from modelops.runner.study import (
     EVALUATOR_REF,
@@ -44,21 +43,33 @@ from modelops.runner.study import (
 from modelops.specs.base import SpecError
 from modelops.specs.study import StudySpec, load_study
 from modelops.store import manifest as manifests
-from modelops.store.results import (
-    LOSS_PREFIX,
-    MANIFEST,
-    PARAM_PREFIX,
-    SPEC,
-    STUDY,
-    RunStore,
-    clean_float,
-    runs_dir_url,
-)
 from modelops_contracts import MAX_DIAGNOSTICS_BYTES, SeedInfo, TrialResult, TrialStatus, UniqueParameterSet
+
+if TYPE_CHECKING:
+    from modelops.store.results import RunStore
+
+# The record layout's names (modelops.store.results): repeated here so importing the driver does not import polars
+# and fsspec, which the runner needs only after it has started the workers (tests check that the two agree).
+PARAM_PREFIX = "param."
+LOSS_PREFIX = "loss."
+MANIFEST = "manifest.json"
+SPEC = "spec.yaml"
+STUDY = "study.json"
+
+
+def clean_float(value: Any) -> float | None:
+    """A finite float, or None (NaN/inf losses of failed trials are stored as nulls)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
 
 # If this many trials fail in a row before any succeeds, the model (not a parameter region) is broken: stop early.
 FAIL_FAST_AFTER = 10
 POLL_S = 0.25
+# Groups in flight per worker slot when results are told in ask order (the window; see _Driver.run).
+ORDERED_WINDOW_PER_SLOT = 3
 MAX_REASON_CHARS = 4000
 LOCAL_STATE_DIR = Path(".modelops/state")
 
@@ -79,6 +90,9 @@ class RunOptions:
     compact_every: int = 100
     handle_signals: bool = True
     max_in_flight: int | None = None
+    # Return before the process pool's processes have exited (they stop on their own once this process is gone):
+    # for `mops run`, which exits right after; a library caller keeps the default and gets a pool fully closed.
+    wait_for_close: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,9 @@ class RunProgress:
     # Parameter sets submitted and not yet recorded, and asked but waiting for pipeline room (runner metrics).
     in_flight: int = 0
     queued: int = 0
+    algorithm_s: float = 0.0
+    records_s: float = 0.0
+    algorithm_cpu_s: float = 0.0
 
     @property
     def sims_per_s(self) -> float:
@@ -123,6 +140,7 @@ class RunSummary:
     storage: str
     algorithm_s: float = 0.0
     records_s: float = 0.0
+    algorithm_cpu_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.__dict__.items()}
@@ -149,6 +167,7 @@ class _Stats:
     best_row: dict[str, Any] | None = None
     started: float = field(default_factory=time.perf_counter)
     algorithm_s: float = 0.0  # time in the algorithm's ask/tell (its storage included): the runner's main cost
+    algorithm_cpu_s: float = 0.0  # CPU time of this thread in ask/tell (what the algorithm costs, waits excluded)
     records_s: float = 0.0  # time writing trial records
 
     def add(self, row: Mapping[str, Any], n_sims: int = 0, n_cached: int = 0, new: bool = True) -> None:
@@ -230,28 +249,6 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
     return algorithm
 
 
-def check_study(resolved: ResolvedStudy, local_code: tuple[str, ...] = ()) -> None:
-    """Fail before any simulation if the model cannot be imported or the targets are invalid (in this process)."""
-    from modelops.services.fnref import resolve
-
-    try:
-        resolve(resolved.model_ref, search_path=local_code + resolved.search_path)
-    except ModuleNotFoundError as exc:
-        raise RunError(
-            f"cannot import the model {resolved.model_ref!r}: {exc}; check model.fn_ref/class_ref and model.project"
-        ) from None
-    except Exception as exc:
-        raise RunError(f"cannot load the model {resolved.model_ref!r}: {type(exc).__name__}: {exc}") from None
-    try:
-        factory = resolve(EVALUATOR_REF)
-    except ImportError as exc:
-        raise RunError(f"cannot load the target evaluator {EVALUATOR_REF!r} ({exc}); is calabaria installed?") from None
-    try:
-        factory(resolved.evaluator_config)
-    except Exception as exc:
-        raise RunError(f"the study's targets are invalid: {exc}") from None
-
-
 def _reason(text: str | None) -> str:
     text = text or "unknown failure"
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 20] + "\n... [cut]"
@@ -287,9 +284,18 @@ def _diagnostics(result: Any, pending: _Pending, base_seed: int, keep_summaries:
     def size() -> int:
         return len(json.dumps(diagnostics, default=str).encode("utf-8"))
 
+    # A cheap bound first: a few replicates and no summaries or reason are far below the cap (most trials), so the
+    # diagnostics are serialised once, by the contract's own check, not three times per trial.
+    if (
+        "summaries" not in diagnostics
+        and "reason" not in diagnostics
+        and len(pending.seeds) <= 256
+        and len(diagnostics.get("target_losses", ())) <= 64
+    ):
+        return diagnostics
     for key in ("summaries", "sim_s", "seeds"):
         if size() <= MAX_DIAGNOSTICS_BYTES:
-            break
+            return diagnostics
         if key == "seeds":
             diagnostics["seeds"] = {"base": base_seed, "replicates": "derive_seed(param_id, i, base)"}
         else:
@@ -311,8 +317,7 @@ class _Driver:
         progress: Callable[[RunProgress], None] | None,
         stats: _Stats,
         done: dict[str, dict[str, Any]],
-        cache_url: str | None,
-        outputs_url: str | None,
+        context: Any,
     ) -> None:
         self.resolved = resolved
         self.spec = spec
@@ -323,11 +328,11 @@ class _Driver:
         self.progress = progress
         self.stats = stats
         self.done = done
-        self.cache_url = cache_url
-        self.outputs_url = outputs_url
+        self.context = context
         self.ordered = spec.execution.tell_order == "submission"
         self.outstanding: OrderedDict[str, _Pending] = OrderedDict()
         self.queue: deque[str] = deque()
+        self.ready: deque[str] = deque()  # completion order: param_ids whose result arrived, oldest first
         self.session_completed = 0
         self.session_failed = 0
         self.first_error: str | None = None
@@ -335,37 +340,37 @@ class _Driver:
         self.dropped = 0
         self.remote = False
         self.artifacts: Any = None  # runner.posterior.ArtifactWriter: the algorithm's tables (posterior.parquet)
-        from modelops.services.tasks import config_digest
-
-        # The observed data travel inside the evaluator config: digest it once, not once per group.
-        self.evaluator_key = config_digest(resolved.evaluator_config)
+        self.total = resolved.n_trials or getattr(algorithm, "n_trials", None)
+        self.target_names = [t["name"] for t in resolved.evaluator_config["targets"]]
 
     # -- asking --------------------------------------------------------------------------------------------------
 
     def _budget_left(self) -> int | None:
-        total = self.resolved.n_trials or getattr(self.algorithm, "n_trials", None)
-        if not isinstance(total, int):
+        if not isinstance(self.total, int):
             return None
-        return max(0, total - self.stats.recorded - len(self.outstanding))
+        return max(0, self.total - self.stats.recorded - len(self.outstanding))
 
     def ask(self, window: int) -> int:
         """Ask for as many parameter sets as fit in the window; returns how many were asked."""
         room = window - len(self.outstanding)
-        batch = self.spec.batch_size or room
+        # A batch larger than the window could never fit: asking would wait for room that never comes (issue 20).
+        # The window is fixed for a reproducible run, so capping by it keeps the ask sizes a function of the tells.
+        batch = min(self.spec.batch_size or room, window)
+        left = self._budget_left()
         # Ordered: ask in fixed-size steps, so the ask/tell sequence depends on the number of tells, not on timing.
-        if self.ordered and room < min(batch, max(1, self._budget_left() or 1)):
+        if self.ordered and room < min(batch, max(1, left or 1)):
             return 0
         n = min(room, batch)
-        left = self._budget_left()
         if left is not None:
             n = min(n, left)
         if n <= 0:
             return 0
         # No finished() check here: it may scan the whole study (O(trials)) and ask() already returns nothing once
         # the budget is used; finished() is consulted only when nothing is outstanding.
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         asked = self.algorithm.ask(n)
         self.stats.algorithm_s += time.perf_counter() - t0
+        self.stats.algorithm_cpu_s += time.thread_time() - c0
         for ups in asked:
             if ups.param_id in self.outstanding:
                 # Proposed again while in flight (a retried trial, a repeated point): one simulation serves both,
@@ -382,25 +387,11 @@ class _Driver:
         return len(asked)
 
     def submit(self, pipe: Any) -> None:
-        from modelops.services.tasks import SimulationGroup
-
+        # Groups carry the run's constant fields by reference to the prepared context: the pool ships only params,
+        # param_id and seeds; the other services still get whole groups.
         while self.queue and pipe.in_flight < pipe.capacity:
             pending = self.outstanding[self.queue.popleft()]
-            pipe.submit(
-                SimulationGroup(
-                    fn_ref=self.resolved.model_ref,
-                    params=pending.ups.to_dict(),
-                    param_id=pending.ups.param_id,
-                    seeds=pending.seeds,
-                    bundle_ref=self.resolved.bundle_ref,
-                    evaluator_ref=EVALUATOR_REF,
-                    evaluator_config=self.resolved.evaluator_config,
-                    evaluator_key=self.evaluator_key,
-                    cache_url=self.cache_url,
-                    outputs_url=self.outputs_url,
-                    search_path=self.resolved.search_path,
-                )
-            )
+            pipe.submit(self.context.group(pending.ups.params, pending.ups.param_id, pending.seeds))
             pending.submitted = True
 
     # -- telling -------------------------------------------------------------------------------------------------
@@ -418,29 +409,42 @@ class _Driver:
         evaluation = result.evaluation
         ok = result.ok and evaluation is not None
         diagnostics = _diagnostics(result, pending, self.resolved.base_seed, self.resolved.outputs != "none")
-        status = TrialStatus.COMPLETED if ok else TrialStatus.FAILED
+        if ok:
+            status = TrialStatus.COMPLETED
+        elif getattr(result, "timed_out", False):
+            status = TrialStatus.TIMEOUT  # over execution.timeout_s: a region of slow parameters, not a model bug
+        else:
+            status = TrialStatus.FAILED
         loss = float(evaluation.loss) if ok else math.inf
+        replicates = result.replicates
+        sim_s = 0.0
+        n_failed = n_cached = 0
+        for r in replicates:
+            sim_s += r.duration_s
+            n_failed += not r.ok
+            n_cached += r.cached
+        params = pending.ups.params
         row: dict[str, Any] = {
             "param_id": pending.ups.param_id,
             "status": status.value,
             "loss": clean_float(loss),
-            "n_replicates": len(result.replicates),
-            "n_failed": sum(not r.ok for r in result.replicates),
-            "n_cached": sum(r.cached for r in result.replicates),
+            "n_replicates": len(replicates),
+            "n_failed": n_failed,
+            "n_cached": n_cached,
             "duration_s": clean_float(result.duration_s),
-            "sim_s": clean_float(sum(r.duration_s for r in result.replicates)),
+            "sim_s": clean_float(sim_s),
             "worker": result.worker,
             "error": None if ok else diagnostics.get("reason"),
-            "params_json": json.dumps(pending.ups.to_dict(), sort_keys=True),
+            "params_json": json.dumps(dict(params), sort_keys=True),
             "summaries": json.dumps(diagnostics.get("summaries"), default=str) if "summaries" in diagnostics else None,
-            **_param_columns(pending.ups.params),
+            **_param_columns(params),
         }
-        target_losses = dict(evaluation.target_losses) if ok else {}
-        for target in self.resolved.evaluator_config["targets"]:
-            row[LOSS_PREFIX + target["name"]] = clean_float(target_losses.get(target["name"]))
-        per_replicate = list(evaluation.replicate_losses) if ok else []
+        target_losses = evaluation.target_losses if ok else {}
+        for name in self.target_names:
+            row[LOSS_PREFIX + name] = clean_float(target_losses.get(name))
+        per_replicate = evaluation.replicate_losses if ok else ()
         replicate_rows = []
-        for outcome in result.replicates:
+        for outcome in replicates:
             rep: dict[str, Any] = {
                 "param_id": pending.ups.param_id,
                 "replicate": outcome.replicate,
@@ -451,13 +455,13 @@ class _Driver:
                 "error": _reason(outcome.error) if outcome.error else None,
             }
             losses = per_replicate[outcome.replicate] if outcome.replicate < len(per_replicate) else {}
-            for target in self.resolved.evaluator_config["targets"]:
-                rep[LOSS_PREFIX + target["name"]] = clean_float(losses.get(target["name"]))
+            for name in self.target_names:
+                rep[LOSS_PREFIX + name] = clean_float(losses.get(name))
             replicate_rows.append(rep)
 
         t0 = time.perf_counter()
         stored = self.journal.append(row, replicate_rows)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         self.stats.records_s += t1 - t0
         diagnostics["trial"] = stored["trial"]  # the run's trial number, kept in the Optuna trial's user attributes
         told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
@@ -466,8 +470,14 @@ class _Driver:
         if self.artifacts is not None:
             self.artifacts.maybe_write()
         self.stats.algorithm_s += time.perf_counter() - t1
-        self.done[pending.ups.param_id] = {k: stored[k] for k in ("param_id", "status", "loss", "error")}
-        self.stats.add(stored, n_sims=len(result.replicates), n_cached=row["n_cached"])
+        self.stats.algorithm_cpu_s += time.thread_time() - c1
+        self.done[pending.ups.param_id] = {
+            "param_id": stored["param_id"],
+            "status": stored["status"],
+            "loss": stored["loss"],
+            "error": stored["error"],
+        }
+        self.stats.add(stored, n_sims=len(replicates), n_cached=n_cached)
         if ok:
             self.session_completed += 1
         else:
@@ -480,7 +490,7 @@ class _Driver:
         return RunProgress(
             run_id=self.store.run_id,
             recorded=self.stats.recorded,
-            total=self.resolved.n_trials or getattr(self.algorithm, "n_trials", None),
+            total=self.total,
             best_loss=self.stats.best_loss,
             completed=self.stats.completed,
             failed=self.stats.failed,
@@ -490,6 +500,9 @@ class _Driver:
             last=last,
             in_flight=max(0, len(self.outstanding) - len(self.queue)),
             queued=len(self.queue),
+            algorithm_s=self.stats.algorithm_s,
+            records_s=self.stats.records_s,
+            algorithm_cpu_s=self.stats.algorithm_cpu_s,
         )
 
     def tell_ready(self) -> int:
@@ -504,13 +517,16 @@ class _Driver:
                     self.record(pending, pending.result)
                     return 1
             return 0
-        ready = [p for p, pend in self.outstanding.items() if pend.result is not None]
-        for param_id in ready:
-            pending = self.outstanding.pop(param_id)
-            self.record(pending, pending.result)
-        return len(ready)
+        told = 0
+        while self.ready:
+            pending = self.outstanding.pop(self.ready.popleft(), None)
+            if pending is not None and pending.result is not None:
+                self.record(pending, pending.result)
+                told += 1
+        return told
 
     def _check_fail_fast(self) -> None:
+        # Every failure counts: the model raising, its worker dying (a crash, os._exit, a segfault) and a timeout.
         if self.session_completed == 0 and self.session_failed >= FAIL_FAST_AFTER:
             hint = ""
             if self.remote and not self.resolved.bundle_ref and "ModuleNotFoundError" in (self.first_error or ""):
@@ -528,10 +544,21 @@ class _Driver:
 
     def run(self, service: Any, stop: _StopFlag) -> str:
         self.stop = stop
-        with service.pipeline(self.options.max_in_flight or self.spec.execution.max_in_flight) as pipe:
+        max_in_flight = self.options.max_in_flight or self.spec.execution.max_in_flight
+        if max_in_flight is None and self.ordered and not self.remote:
+            # Told in ask order, a slow group holds the window until it ends; workers hold PREFETCH groups each,
+            # so at 2 per worker the other worker idles 2-7% of the time when durations vary by 10-50% (a
+            # discrete-event model of the pool; measured on this VM under load). 3 per worker keeps it under 1%.
+            max_in_flight = ORDERED_WINDOW_PER_SLOT * max(1, int(getattr(service, "slots", 1) or 1))
+        with service.pipeline(max_in_flight) as pipe:
             # The window of asked-but-untold trials: fixed when ordered on a local cluster (reproducible), else the
             # pipeline's capacity, which follows a remote cluster as it scales and grows as tiny groups are chunked.
             fixed_window = max(1, pipe.capacity) if self.ordered and not self.remote else None
+            if fixed_window is not None:
+                # A fixed window of W groups packed into chunks of k leaves only W/k tasks: with k = 2 and W = 2 per
+                # worker, a worker finishing its one task waits idle while the runner tells and asks again. One
+                # group per task keeps a queued group on every worker (measured: bench/bench_peers.py).
+                pipe.adaptive = False
             idle_asks = 0
             while True:
                 if stop.cancelling:
@@ -565,16 +592,32 @@ class _Driver:
                         pipe.cancel()
                         return "interrupted"
                     continue
-                pending = self.outstanding.get(result.param_id)
-                if pending is None:
-                    continue
-                if stop.stopping and not result.ok:
-                    # A Ctrl-C reaches the local workers too (same process group) and kills their tasks: a failure
-                    # now says nothing about the parameters. Leave the trial untold; a resumed run retries it.
-                    del self.outstanding[result.param_id]
-                    self.dropped += 1
-                    continue
-                pending.result = result
+                # Take every result already waiting before asking again: one ask per loop, not one per result.
+                while result is not None:
+                    self._accept(result, stop)
+                    result = pipe.next_result(timeout=0) if pipe.in_flight else None
+
+    def _accept(self, result: Any, stop: _StopFlag) -> None:
+        pending = self.outstanding.get(result.param_id)
+        if pending is None:
+            return
+        if stop.stopping and not result.ok and _kills_tasks_on_interrupt(self.service_kind):
+            # A Ctrl-C reaches local Dask workers too (same process group) and kills their tasks: a failure now
+            # says nothing about the parameters. Leave the trial untold; a resumed run retries it.
+            del self.outstanding[result.param_id]
+            self.dropped += 1
+            return
+        pending.result = result
+        if not self.ordered:
+            self.ready.append(result.param_id)
+
+    service_kind = ""
+
+
+def _kills_tasks_on_interrupt(kind: str) -> bool:
+    """Whether a terminal Ctrl-C also reaches the workers (a local Dask cluster shares the process group; the pool's
+    workers live in their own session and finish their groups)."""
+    return kind != "pool"
 
 
 def _no_workers(service: Any) -> bool:
@@ -597,6 +640,56 @@ def _cache_url(spec: StudySpec, store: RunStore, remote: bool) -> str | None:
     return None  # a local path means nothing to remote workers; give execution.cache an object-store URL
 
 
+class _Preparing:
+    """``service.prepare(context)`` in a helper thread, so workers import the model while this process builds the
+    algorithm (Optuna, its storage); ``result()`` waits for it and raises what it raised.
+
+    In process (workers: 0) the model is imported here, synchronously: nothing would run in parallel anyway, and a
+    model's import-time side effects belong in the main thread."""
+
+    def __init__(self, service: Any, context: Any, background: bool) -> None:
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        prepare = getattr(service, "prepare", None)
+        if prepare is None:
+            return
+        if not background:
+            self._call(prepare, context)
+            return
+        self._thread = threading.Thread(target=self._call, args=(prepare, context), name="mops-prepare", daemon=True)
+        self._thread.start()
+
+    def _call(self, prepare: Callable[[Any], None], context: Any) -> None:
+        try:
+            prepare(context)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> None:
+        if self._thread is not None:
+            while self._thread.is_alive():  # join in slices: a Ctrl-C still interrupts the main thread
+                self._thread.join(0.2)
+        if self._error is not None:
+            raise self._error
+
+
+def _load_error(exc: BaseException, resolved: ResolvedStudy, remote: bool) -> RunError:
+    """The workers could not load the model or build the evaluator: one message, with the fix when we know it."""
+    stage = getattr(exc, "stage", "model")
+    text = str(exc)
+    if stage == "evaluator":
+        return RunError(f"the study's targets are invalid: {text}")
+    hint = ""
+    if remote and not resolved.bundle_ref and ("ModuleNotFoundError" in text or "No module named" in text):
+        hint = (
+            "; the workers run on other machines and cannot import the model from this machine's model.project: add "
+            "`bundle: <project dir>` to the study so they fetch the code, or bake it into the worker image"
+        )
+    elif "ModuleNotFoundError" in text or "No module named" in text:
+        hint = "; check model.fn_ref/class_ref and model.project"
+    return RunError(f"{text}{hint}")
+
+
 def run_study(
     spec_path: str | Path,
     options: RunOptions | None = None,
@@ -605,19 +698,55 @@ def run_study(
 ) -> RunSummary:
     """Run (or continue) a study to the end of its budget; returns the summary of the run.
 
-    ``on_start(run_id, run_url)`` is called once the run's directory exists (before the cluster starts).
+    ``on_start(run_id, run_url)`` is called once the run's directory exists (the workers have loaded the model).
+
+    Start-up is ordered for the first simulation's sake: the spec is read and the workers are started first (they
+    import while this process goes on), then the study is resolved, the workers are handed the run's context (they
+    import the model), and the algorithm is built meanwhile; the records are written once the model loaded.
     """
     options = options or RunOptions()
+    started = time.perf_counter()
     spec = _load(spec_path)
-    try:
-        resolved = resolve_study(spec, spec_path)
-    except StudyError as exc:
-        raise RunError(str(exc)) from None
-
-    run_id = options.run_id or new_run_id(resolved.name)
+    run_id = options.run_id or new_run_id(spec.name or Path(spec_path).stem)
     try:
         check_run_id(run_id)
     except ValueError as exc:
+        raise RunError(str(exc)) from None
+    remote, description = service_description(spec.execution, options.workers, options.scheduler)
+    with contextlib.ExitStack() as services:
+        try:
+            # The pool's launcher imports the target evaluator's module once, before it forks the workers, so they
+            # start with it loaded (by name: modelops never imports the science package itself).
+            preload = (EVALUATOR_REF.partition(":")[0],)
+            service = services.enter_context(
+                open_service(spec.execution, options.workers, options.scheduler, preload=preload)
+            )
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            raise RunError(f"cannot start the simulation service ({description}): {exc}") from None
+        return _run_with(
+            spec, spec_path, options, progress, on_start, run_id, remote, description, service, services, started
+        )
+
+
+def _run_with(
+    spec: StudySpec,
+    spec_path: str | Path,
+    options: RunOptions,
+    progress: Callable[[RunProgress], None] | None,
+    on_start: Callable[[str, str], None] | None,
+    run_id: str,
+    remote: bool,
+    description: str,
+    service: Any,
+    services: contextlib.ExitStack,
+    started: float,
+) -> RunSummary:
+    from modelops.services.context import RunContext
+    from modelops.store.results import RunStore, runs_dir_url
+
+    try:
+        resolved = resolve_study(spec, spec_path)
+    except StudyError as exc:
         raise RunError(str(exc)) from None
     store = RunStore(runs_dir_url(options.runs_dir), run_id)
     existing = store.exists()
@@ -636,18 +765,41 @@ def run_study(
         # A larger n_trials extends a finished run; everything else must match.
 
     try:
-        bundle_ref, local_code = bundle_ref_for(spec, spec_path)
+        bundle_ref, _local_copy = bundle_ref_for(spec, spec_path)
     except StudyError as exc:
         raise RunError(str(exc)) from None
     resolved = dataclasses.replace(resolved, bundle_ref=bundle_ref)
-    check_study(resolved, local_code)
+    context = RunContext(
+        fn_ref=resolved.model_ref,
+        search_path=resolved.search_path,
+        bundle_ref=resolved.bundle_ref,
+        evaluator_ref=EVALUATOR_REF,
+        evaluator_config=resolved.evaluator_config,
+        cache_url=_cache_url(spec, store, remote),
+        outputs_url=store.url_of("outputs") if resolved.outputs == "all" else None,
+    )
+    # The workers import the model and build the evaluator (this process never imports user code, unless
+    # workers: 0) while the algorithm is built here.
+    preparing = _Preparing(service, context, background=description != "in process")
     try:
-        storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
-    except StudyError as exc:
-        raise RunError(str(exc)) from None
+        try:
+            storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
+        except StudyError as exc:
+            raise RunError(str(exc)) from None
+        algorithm = _build_algorithm(resolved, storage, study_name=run_id)
+    except BaseException:
+        # The algorithm's error is the one to report; the workers' preparation is waited for (it is bounded) only
+        # so that the service is not closed under its feet. A second Ctrl-C ends the wait.
+        with contextlib.suppress(BaseException):
+            preparing.result()
+        raise
+    try:
+        preparing.result()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise _load_error(exc, resolved, remote) from None
 
-    algorithm = _build_algorithm(resolved, storage, study_name=run_id)
-    remote, description = service_description(spec.execution, options.workers, options.scheduler)
     if not existing:
         from modelops.redaction import redacted_spec_bytes  # the spec as given, with its secrets replaced by ***
 
@@ -685,7 +837,7 @@ def run_study(
         ]
     # Resume: replay what is recorded, so in-memory algorithms catch up and storages agree with the records.
     trials = store.load_trials() if existing else None
-    stats = _Stats()
+    stats = _Stats(started=started)  # elapsed from the call: worker start and model import included
     done: dict[str, dict[str, Any]] = {}
     if trials is not None and trials.height:
         rows = trials.select("param_id", "status", "loss", "error").to_dicts()
@@ -697,23 +849,18 @@ def run_study(
     journal = store.journal(
         manifests.runner_identity(), first_trial=stats.recorded, compact_every=options.compact_every
     )
+    from modelops.runner.posterior import ArtifactWriter  # numpy/polars: not on the start-up path
+
     artifacts = ArtifactWriter(store, algorithm)
     stop = _StopFlag()
     status = "failed"
     error: BaseException | None = None
-    service_name = description
     try:
-        with (
-            stop.installed(options.handle_signals),
-            open_service(spec.execution, options.workers, options.scheduler) as service,
-        ):
-            cache_url = _cache_url(spec, store, remote)
-            outputs_url = store.url_of("outputs") if resolved.outputs == "all" else None
-            driver = _Driver(
-                resolved, spec, store, algorithm, journal, options, progress, stats, done, cache_url, outputs_url
-            )
+        with stop.installed(options.handle_signals):
+            driver = _Driver(resolved, spec, store, algorithm, journal, options, progress, stats, done, context)
             driver.remote = remote
             driver.artifacts = artifacts
+            driver.service_kind = "pool" if description.startswith("process pool") else "other"
             status = driver.run(service, stop)
     except BaseException as exc:
         error = exc
@@ -726,6 +873,7 @@ def run_study(
         if callable(close):
             with contextlib.suppress(Exception):
                 close()  # stops an algorithm's heartbeat thread and releases its storage
+        closing = _close_services(services, background=description.startswith("process pool"))
         journal.close()
         artifacts.write_final()  # after a replay too: a resumed run that finished at once still gets its posterior
         trials_url, replicates_url = store.consolidate()
@@ -743,10 +891,11 @@ def run_study(
             best=stats.best_row,
             trials_url=trials_url,
             replicates_url=replicates_url,
-            service=service_name,
+            service=description,
             storage=manifests.redact_dsn(storage) or storage,
             algorithm_s=stats.algorithm_s,
             records_s=stats.records_s,
+            algorithm_cpu_s=stats.algorithm_cpu_s,
         )
         final = manifests.finish_manifest(
             manifest,
@@ -767,13 +916,85 @@ def run_study(
             },
         )
         store.write_json(MANIFEST, final)
+        if options.wait_for_close:
+            closing.join(CLOSE_WAIT_S)
     return summary
 
 
-def _code_digest(resolved: ResolvedStudy) -> str | None:
-    try:
-        from modelops.store.cache import code_identity
+CLOSE_WAIT_S = 15.0
 
-        return code_identity(resolved.model_ref, resolved.bundle_ref, resolved.search_path)
+
+def _close_services(services: contextlib.ExitStack, background: bool) -> threading.Thread:
+    """Stop the workers; a failing close loses nothing (the records are written after it, or meanwhile).
+
+    The pool's close waits for its processes to exit (a few hundred ms): it runs in a helper thread while the records
+    are consolidated, which needs no worker. Dask clusters are closed here, before the records, as they always were.
+    """
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            services.close()
+
+    if not background:
+        close()
+    thread = threading.Thread(target=close if background else _nothing, name="mops-close-service", daemon=True)
+    thread.start()
+    return thread
+
+
+def _nothing() -> None:
+    """What the closing thread does when the services were closed in the caller's thread."""
+
+
+def _code_digest(resolved: ResolvedStudy) -> str | None:
+    """The model's code identity for the manifest (what the simulation cache keys on), found without importing the
+    model: the runner never runs user code in its own process (a model that crashes or kills its parent at import
+    would take the run down with it)."""
+    try:
+        return static_code_identity(resolved.model_ref, resolved.bundle_ref, resolved.search_path)
     except Exception:
         return None
+
+
+def static_code_identity(fn_ref: str, bundle_ref: str | None, search_path: tuple[str, ...]) -> str | None:
+    """``modelops.store.cache.code_identity`` computed from the files alone (no import); None when the module cannot
+    be located that way (a namespace package, a zip). tests/runner/test_run_pool.py checks the two agree."""
+    import hashlib
+    import sys
+    from importlib.machinery import PathFinder
+
+    from modelops.store import cache
+
+    if bundle_ref is not None:
+        return cache.code_identity(fn_ref, bundle_ref, search_path)  # the bundle's digest: nothing is imported
+    module_name = fn_ref.partition(":")[0]
+    parts = module_name.split(".")
+    spec = PathFinder.find_spec(parts[0], [*search_path, *sys.path])
+    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+        return None
+    top_paths = list(spec.submodule_search_locations or [])
+    module_file: Path | None = Path(spec.origin)
+    if len(parts) > 1:
+        if not top_paths:
+            return None
+        base = Path(top_paths[0]).joinpath(*parts[1:])
+        candidates = (base.with_suffix(".py"), base / "__init__.py")
+        module_file = next((c for c in candidates if c.is_file()), None)
+        if module_file is None:
+            return None
+    h = hashlib.sha256(b"modelops:code:v1\0")
+    home = Path(top_paths[0]) if top_paths else module_file.parent
+    installed = cache._is_installed_path(home)
+    files: list[Path] = [module_file]
+    if not installed:
+        found = home.rglob("*.py") if top_paths else home.glob("*.py")
+        files.extend(sorted(found)[: cache._MAX_PACKAGE_FILES])
+    anchor = home.parent if top_paths else home
+    for path in sorted(set(files)):
+        label = path.relative_to(anchor) if path.is_relative_to(anchor) else Path(path.name)
+        with contextlib.suppress(OSError):
+            h.update(label.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    if installed:
+        for version in cache._distribution_versions(parts[0]):
+            h.update(version.encode() + b"\0")
+    return f"src:{h.hexdigest()[:32]}"

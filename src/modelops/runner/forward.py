@@ -75,18 +75,6 @@ class _Job:
     seeds: tuple[int, ...]
 
 
-def is_simulation_spec(path: str | Path) -> bool:
-    """True when the YAML file says ``kind: Simulation`` (cheap: no validation). Read through the input boundary, so a
-    FIFO, a huge file or a YAML bomb is never read here; a bad file answers False and the study loader explains it."""
-    from modelops.specs.inputs import read_yaml_file
-
-    try:
-        data = read_yaml_file(path)
-    except (OSError, SpecError):
-        return False
-    return isinstance(data, dict) and data.get("kind") == "Simulation"
-
-
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 

@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_bytes
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
-from modelops.store.results import RunStore
+
+if TYPE_CHECKING:
+    from modelops.store.results import RunStore
 
 EVALUATOR_REF = "calabaria.targets:TargetSet.from_config"
 ALGORITHM_ENTRY_POINTS = "modelops.algorithms"
@@ -121,6 +121,8 @@ def algorithm_reference(ref: str) -> str:
 
 def read_observed(path: Path, target: str) -> dict[str, list[Any]]:
     """An observed-data file as plain columns (JSON-able), for inlining into the evaluator config."""
+    import polars as pl  # here, not at import: `mops run` starts its workers before it reads any data
+
     if not path.exists():
         raise StudyError(f"target {target!r}: observed file {path} does not exist; fix targets[].observed")
     suffix = path.suffix.lower()

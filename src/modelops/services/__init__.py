@@ -1,50 +1,49 @@
-"""Execution: simulation services (in process, Dask), group tasks, Arrow IPC and function references.
+"""Execution: simulation services (in process, a process pool, Dask), group tasks, Arrow IPC, function refs.
 
 The distributed engine is an implementation detail: callers build :class:`SimulationGroup` s and read
-:class:`GroupResult` s, with :func:`run_groups` or a service's :meth:`pipeline`. Heavy modules (Dask) load lazily.
+:class:`GroupResult` s, with :func:`run_groups` or a service's :meth:`pipeline`.
+
+Every name loads lazily: ``import modelops.services.pool`` must not pay for polars, pyarrow and fsspec (~0.5-1.5 s)
+before the pool's launcher is started, so the workers' start overlaps the runner's own imports.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from modelops.services.fnref import FnRefError, resolve
-from modelops.services.ipc import from_ipc, to_ipc
-from modelops.services.local import LocalSimulationService
-from modelops.services.pipeline import GroupPipeline, run_groups
-from modelops.services.tasks import (
-    GroupResult,
-    ReplicateOutcome,
-    SimulationError,
-    SimulationGroup,
-    read_replicate_outputs,
-    replicate_output_path,
-    run_group,
-)
+_EXPORTS = {
+    "DaskSimulationService": "modelops.services.dask",
+    "FnRefError": "modelops.services.fnref",
+    "GroupPipeline": "modelops.services.pipeline",
+    "GroupResult": "modelops.services.tasks",
+    "LocalSimulationService": "modelops.services.local",
+    "ModelLoadError": "modelops.services.context",
+    "PoolSimulationService": "modelops.services.pool",
+    "ReplicateOutcome": "modelops.services.tasks",
+    "RunContext": "modelops.services.context",
+    "SimulationError": "modelops.services.tasks",
+    "SimulationGroup": "modelops.services.tasks",
+    "from_ipc": "modelops.services.ipc",
+    "read_replicate_outputs": "modelops.services.tasks",
+    "replicate_output_path": "modelops.services.tasks",
+    "resolve": "modelops.services.fnref",
+    "run_group": "modelops.services.tasks",
+    "run_groups": "modelops.services.pipeline",
+    "to_ipc": "modelops.services.ipc",
+}
 
-__all__ = [
-    "DaskSimulationService",
-    "FnRefError",
-    "GroupPipeline",
-    "GroupResult",
-    "LocalSimulationService",
-    "ReplicateOutcome",
-    "SimulationError",
-    "SimulationGroup",
-    "from_ipc",
-    "read_replicate_outputs",
-    "replicate_output_path",
-    "resolve",
-    "run_group",
-    "run_groups",
-    "to_ipc",
-]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    # distributed takes ~1 s to import; only pay for it when the Dask service is used.
-    if name == "DaskSimulationService":
-        from modelops.services.dask import DaskSimulationService
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelops.services' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return DaskSimulationService
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -12,8 +12,6 @@ Credentials for ``cache_url`` / ``outputs_url`` on object stores come from the w
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -24,6 +22,7 @@ from typing import Any
 
 import fsspec
 
+from modelops.services.context import _plain, config_digest
 from modelops.services.fnref import resolve
 from modelops.services.ipc import from_ipc, to_ipc
 from modelops.store.cache import SimulationCache, atomic_write, code_identity, pack_outputs
@@ -44,20 +43,6 @@ logger = logging.getLogger("modelops.services")
 
 class BundleUnavailableError(RuntimeError):
     """A group names a bundle but this process cannot materialise bundles."""
-
-
-def _plain(value: Any) -> Any:
-    """A deep, plain (dict/list) copy: read-only mappings and tuples from contracts objects do not pickle/JSON."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def config_digest(config: Mapping[str, Any] | None) -> str:
-    """A content digest of an evaluator config: how a worker recognises a config whose evaluator it already built."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -157,14 +142,19 @@ def _rebuild_group_result(
     error: str | None,
     duration_s: float,
     worker: str | None,
+    timed_out: bool = False,
 ) -> GroupResult:
     ev = _rebuild_evaluation(*evaluation) if evaluation is not None else None
-    return GroupResult(param_id, replicates, ev, error, duration_s, worker)
+    return GroupResult(param_id, replicates, ev, error, duration_s, worker, timed_out)
 
 
 @dataclass(frozen=True)
 class GroupResult:
-    """The outcome of one group: per-replicate outcomes, the evaluation (if any) and the first error (if any)."""
+    """The outcome of one group: per-replicate outcomes, the evaluation (if any) and the first error (if any).
+
+    ``timed_out`` is True when the group was stopped because it ran past its time limit (``execution.timeout_s`` per
+    simulation): the runner records such trials as timed out rather than as a model error.
+    """
 
     param_id: str
     replicates: tuple[ReplicateOutcome, ...]
@@ -172,6 +162,7 @@ class GroupResult:
     error: str | None
     duration_s: float
     worker: str | None = None
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -197,7 +188,7 @@ class GroupResult:
         )
         return (
             _rebuild_group_result,
-            (self.param_id, self.replicates, plain_ev, self.error, self.duration_s, self.worker),
+            (self.param_id, self.replicates, plain_ev, self.error, self.duration_s, self.worker, self.timed_out),
         )
 
 

@@ -251,7 +251,8 @@ Storage = Annotated[JournalStorage | SqliteStorage | PostgresStorage, Field(disc
 
 
 class ExecutionSpec(SpecModel):
-    """Where simulations run: a local Dask cluster (default), an existing scheduler, or in process (workers: 0)."""
+    """Where simulations run (local worker processes by default, an existing Dask scheduler, or in process), and
+    the limits every simulation runs under."""
 
     workers: int | None = Field(
         None, ge=0, description="Local worker processes (default: one per core; 0 = in process)."
@@ -268,11 +269,38 @@ class ExecutionSpec(SpecModel):
         ),
     )
     cache: bool | str = Field(True, description="Simulation cache: true (the run directory), false, or an fsspec URL.")
+    backend: Literal["auto", "pool", "dask", "inprocess"] = Field(
+        "auto",
+        description=(
+            "What runs simulations: auto (a process pool locally, Dask with a scheduler, in process with workers: 0), "
+            "pool (local worker processes, no scheduler), dask (a Dask LocalCluster, or the scheduler), inprocess."
+        ),
+    )
+    timeout_s: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description=(
+            "Longest one simulation may run, in seconds (a parameter set gets timeout_s x replicates); past it the "
+            "worker is killed and replaced and the trial fails with reason timeout. Default: no limit. On shared "
+            "clusters set one (e.g. 10x a typical simulation)."
+        ),
+    )
+    retries: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Runs again a parameter set whose worker died or timed out, this many times, before it fails.",
+    )
 
     @model_validator(mode="after")
     def _one_place(self) -> ExecutionSpec:
         if self.scheduler is not None and self.workers is not None:
             raise ValueError("give workers (a local cluster) or scheduler (an existing one), not both")
+        if self.scheduler is not None and self.backend in ("pool", "inprocess"):
+            raise ValueError(
+                f"backend {self.backend!r} runs on this machine; a scheduler needs backend 'dask' or 'auto'"
+            )
         return self
 
 

@@ -34,13 +34,38 @@ def redact_dsn(dsn: str | None) -> str | None:
 
 
 def package_versions() -> dict[str, str]:
-    """Every installed distribution and its version, sorted by name (so two manifests diff cleanly)."""
+    """Every installed distribution and its version, sorted by normalised name (so two manifests diff cleanly).
+
+    Read from the ``<name>-<version>.dist-info`` directory names on sys.path (0.5 ms), not by parsing every
+    distribution's METADATA (0.1-0.5 s on a loaded machine, paid by every `mops run` before its first trial); the
+    few distributions recorded otherwise (``.egg-info``) fall back to their metadata. The first of a name on sys.path
+    wins, as it does for imports.
+    """
     versions: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            versions[name.lower()] = dist.version
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if folder.endswith(".dist-info"):
+                name, _, version = folder[: -len(".dist-info")].partition("-")
+                if name and version:
+                    versions.setdefault(_normalise(name), version)
+            elif folder.endswith(".egg-info"):
+                try:
+                    dist = metadata.Distribution.at(os.path.join(entry or ".", folder))
+                    name = dist.metadata["Name"]
+                except Exception:
+                    continue
+                if name:
+                    versions.setdefault(_normalise(name), dist.version)
     return dict(sorted(versions.items()))
+
+
+def _normalise(name: str) -> str:
+    """A distribution name as PEP 503 normalises it (lowercase, runs of -_. as one -)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def git_info(path: str | Path | None) -> dict[str, Any] | None:

@@ -34,10 +34,9 @@ from typing import Any
 import polars as pl
 
 from modelops.redaction import redact_data, redact_text
+from modelops.store.locations import DEFAULT_RUNS_DIR, RUNS_DIR_ENV, runs_dir_url  # noqa: F401 (re-exported)
 from modelops.store.urls import url_to_fs
 
-DEFAULT_RUNS_DIR = ".modelops/runs"
-RUNS_DIR_ENV = "MODELOPS_RUNS_DIR"
 MANIFEST = "manifest.json"
 SPEC = "spec.yaml"
 STUDY = "study.json"
@@ -79,14 +78,6 @@ VOLATILE_COLUMNS = ("duration_s", "sim_s", "worker", "runner", "seq", "told_at",
 
 class RunNotFound(LookupError):
     """No run with that id under the runs directory."""
-
-
-def runs_dir_url(value: str | None = None) -> str:
-    """The runs directory: the argument, else $MODELOPS_RUNS_DIR, else .modelops/runs (local paths made absolute)."""
-    url = value or os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR
-    if "://" not in url:
-        url = os.path.abspath(os.path.expanduser(url))
-    return url.rstrip("/")
 
 
 def _frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
