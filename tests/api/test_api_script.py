@@ -43,7 +43,7 @@ def test_a_script_without_a_main_guard_runs_a_study_on_worker_processes(sir_proj
     import json
 
     (manifest,) = (sir_project / "runs").glob("*/manifest.json")
-    assert "local dask cluster, 2 workers" in json.loads(manifest.read_text())["execution"]["service"]
+    assert "process pool, 2 workers" in json.loads(manifest.read_text())["execution"]["service"]
 
 
 def test_main_is_hidden_only_while_runs_are_going_and_restored_after() -> None:

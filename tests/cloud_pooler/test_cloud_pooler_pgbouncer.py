@@ -210,8 +210,8 @@ def test_cloud_pooler_eight_runners_share_one_study_through_pgbouncer(
     elapsed = time.monotonic() - started
     sampler.stop.set()
     sampler.join(timeout=5)
-    for proc, (_, err) in zip(procs, outcomes, strict=True):
-        assert proc.returncode == 0, err[-3000:]
+    for proc, (out, err) in zip(procs, outcomes, strict=True):
+        assert proc.returncode == 0, (out + err)[-3000:]  # with --json the error is on stdout
     trials = RunStore(str(runs), "pooled").load_trials()
     peak = max(sampler.samples)
     print(

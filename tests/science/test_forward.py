@@ -133,7 +133,9 @@ def test_study_priors_and_abc_smc_load_through_the_spec(tmp_path: Path) -> None:
     spec["execution"] = {"workers": 0}
     summary = run_study(write_study(tmp_path / "p", spec), RunOptions(runs_dir=str(tmp_path / "runs"), run_id="p",
                                                                       handle_signals=False))  # fmt: skip
-    assert summary.status == "completed" and summary.recorded == 10
+    # 10 particles make the population; candidates already asked when it closed (the window asks ahead) are
+    # recorded too but not used, so a run records at least 10.
+    assert summary.status == "completed" and summary.recorded >= 10
     study = yaml.safe_load((tmp_path / "runs" / "p" / "study.json").read_text())
     assert study["space"]["beta"]["prior"] == {"dist": "lognormal", "mu": -1.0, "sigma": 0.3}
     spec["parameters"]["beta"]["prior"] = {"dist": "gamma", "k": 2}

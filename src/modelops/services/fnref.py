@@ -48,6 +48,30 @@ def add_search_path(search_path: Sequence[str | Path]) -> None:
         importlib.invalidate_caches()
 
 
+def _forget_shadowed(module: str, search_path: Sequence[str | Path]) -> None:
+    """Drop an already imported top-level module that a search-path directory provides from another file.
+
+    In one process (workers: 0, the Python API, a notebook) two studies may name a model module alike
+    (``model:simulate``) in different projects: Python would hand the second study the first one's module from
+    sys.modules. The study's own project must win, so the stale module (and its submodules) are forgotten here.
+    """
+    top = module.split(".")[0]
+    loaded = sys.modules.get(top)
+    if loaded is None or not search_path:
+        return
+    origin = getattr(loaded, "__file__", None)
+    for entry in search_path:
+        base = Path(entry)
+        candidates = (base / f"{top}.py", base / top / "__init__.py")
+        provided = next((c for c in candidates if c.is_file()), None)
+        if provided is None:
+            continue
+        if origin is None or Path(origin).resolve() != provided.resolve():
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+        return
+
+
 def import_module(module: str, ref: str) -> Any:
     """Import ``module`` for ``ref``; a missing target module gets a message that says how to fix it.
 
@@ -91,6 +115,7 @@ def resolve(ref: str, *, search_path: Sequence[str | Path] = ()) -> Callable[...
     """
     module_name, attr = parse(ref)
     add_search_path(search_path)
+    _forget_shadowed(module_name, search_path)
     obj: Any = import_module(module_name, ref)
     walked = module_name
     for part in attr.split("."):
