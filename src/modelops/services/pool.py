@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 PREFETCH = 2
 #: A worker that has not said hello this long after its fork is presumed stuck and replaced.
 START_TIMEOUT_S = 60.0
+REPLACEMENT_MIN_S = 15.0
+REPLACEMENT_FACTOR = 10.0
 #: How long to wait for the launcher's report of how a worker ended, once its socket closed.
 EXIT_REPORT_S = 1.0
 #: Deaths of workers that never became ready (crash at import) before the pool gives up, per worker slot.
@@ -144,6 +146,7 @@ class _Worker:
     pid: int | None = None
     state: str = "starting"  # starting -> (warming) -> ready
     since: float = field(default_factory=time.monotonic)
+    spawned: float = field(default_factory=time.monotonic)
     jobs: deque[_Job] = field(default_factory=deque)
     group_started: float = 0.0
     digest: str | None = None
@@ -215,6 +218,10 @@ class _Engine:
         self.next_token = 0
         self.next_task = 0
         self.start_failures = 0
+        # The longest a worker has taken so far from its spawn to ready: once known, a replacement that takes many
+        # times longer is wedged (a fork-time lock, a stuck import), not slow, and is replaced after
+        # max(REPLACEMENT_MIN_S, REPLACEMENT_FACTOR x this) instead of the first start's generous limits.
+        self.ready_s: float | None = None
         self.broken: str | None = None
         self.last_cause: str | None = None
         self.load_error: tuple[str, str] | None = None
@@ -391,6 +398,8 @@ class _Engine:
                 self.load_error = error
             worker.state = "ready"
             worker.group_started = now
+            took = now - worker.spawned
+            self.ready_s = took if self.ready_s is None else max(self.ready_s, took)
         self._feed()
 
     def _send(self, worker: _Worker, message: Any) -> None:
@@ -423,6 +432,8 @@ class _Engine:
     def _deadline(self, worker: _Worker) -> float | None:
         if worker.state == "starting" or worker.state == "warming":
             limit = START_TIMEOUT_S if worker.state == "starting" else DEFAULT_PREPARE_TIMEOUT_S
+            if self.ready_s is not None:
+                limit = min(limit, max(REPLACEMENT_MIN_S, REPLACEMENT_FACTOR * self.ready_s))
             return worker.since + limit
         if self.timeout_s is None or not worker.jobs:
             return None
