@@ -477,7 +477,10 @@ class _Engine:
         by_conn = {w.conn: w for w in self.workers.values()}
         for conn in ready:
             if conn in reports:
-                self._on_report(reports[conn])
+                # Ready when wait() returned, but a worker's loss handled earlier in this loop may have read the
+                # report already (_exit_status): recv() on an empty socket would block for ever.
+                if _has_data(conn):
+                    self._on_report(reports[conn])
                 continue
             worker = by_conn.get(conn)
             # Take every message already waiting on this socket: one wait() per burst, not per group.
