@@ -22,6 +22,7 @@ from modelops.infra.providers.cloud import (
     CloudPlugin,
     Note,
     Problems,
+    cloud_stack_plan,
     gpu_groups,
     require_extra,
     workload_bounds,
@@ -110,15 +111,8 @@ def cluster_config(
 
 
 def _plan(component: str, environment: str, config: dict[str, Any], spec: AwsProviderSpec, **kw: Any) -> StackPlan:
-    return StackPlan(
-        component=component,
-        stack=naming.stack_name(component, environment),
-        project=naming.project_name(component),
-        config=config,
-        stack_config=stack_config(spec),
-        program=f"{PROGRAMS}:{component}_program",
-        plugins=PLUGINS,
-        **kw,
+    return cloud_stack_plan(
+        component, environment, config, stack_config=stack_config(spec), programs=PROGRAMS, plugins=PLUGINS, **kw
     )
 
 

@@ -78,6 +78,29 @@ class CloudProvider(Protocol):
         ...
 
 
+def cloud_stack_plan(
+    component: str,
+    environment: str,
+    config: dict[str, Any],
+    *,
+    stack_config: dict[str, str],
+    programs: str,
+    plugins: tuple[str, ...],
+    **kw: Any,
+) -> StackPlan:
+    """A stack of one cloud's program module (``{programs}:{component}_program``), named as every stack is."""
+    return StackPlan(
+        component=component,
+        stack=naming.stack_name(component, environment),
+        project=naming.project_name(component),
+        config=config,
+        stack_config=stack_config,
+        program=f"{programs}:{component}_program",
+        plugins=plugins,
+        **kw,
+    )
+
+
 def require_extra(module: str, extra: str, cloud: str) -> None:
     """InfraError naming the extra to install when ``module`` (e.g. pulumi_aws) is missing."""
     if importlib.util.find_spec(module) is None:
