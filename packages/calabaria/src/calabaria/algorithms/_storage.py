@@ -47,6 +47,21 @@ class StorageError(ValueError):
     transient: bool = False
 
 
+def describe_cause(exc: BaseException) -> str:
+    """``Type: first line`` of ``exc``, followed by its database cause when there is one: Optuna wraps every
+    SQLAlchemy error in a StorageInternalError whose own text ("An exception is raised during the commit...") says
+    nothing of what the server answered."""
+
+    def line(e: BaseException) -> str:
+        text = redact_url(str(e)).strip()
+        return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+    cause = exc.__cause__
+    if cause is not None and type(exc).__name__ == "StorageInternalError":
+        return f"{line(exc)} (caused by {line(cause)})"
+    return line(exc)
+
+
 def _storage_error(message: str, exc: BaseException) -> StorageError:
     error = StorageError(message)
     error.transient = is_transient(exc)
@@ -392,16 +407,26 @@ def _psycopg_connect_args(url: str) -> dict[str, Any]:
     return {"prepare_threshold": None} if url.startswith("postgresql+psycopg") else {}
 
 
-def _retry_creation(create: Any) -> Any:
-    """Runners started together on a fresh database race to create tables, and the losers see an IntegrityError
-    (PostgreSQL's pg_type unique index) or a ProgrammingError: the tables exist by then, so trying again succeeds."""
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
+def _creation_race(exc: BaseException) -> bool:
+    """True for the errors a runner sees when it loses the race to create Optuna's tables and version row: an
+    IntegrityError (PostgreSQL's pg_type unique index), a ProgrammingError or InternalError (a table or row another
+    process is creating), raised bare by ``create_all`` or wrapped in a StorageInternalError by Optuna's session."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import IntegrityError, InternalError, ProgrammingError
 
+    if isinstance(exc, StorageInternalError):
+        exc = exc.__cause__ or exc
+    return isinstance(exc, IntegrityError | ProgrammingError | InternalError)
+
+
+def _retry_creation(create: Any) -> Any:
+    """Runners started together on a fresh database race to create tables, and the losers see an error of the race
+    (see _creation_race): the tables exist by then, so trying again succeeds. Bounded: six tries in about 2 s."""
     for attempt in range(6):
         try:
             return create()
-        except (IntegrityError, ProgrammingError):
-            if attempt == 5:
+        except Exception as exc:
+            if attempt == 5 or not _creation_race(exc):
                 raise
             time.sleep(0.1 * (attempt + 1))
     raise AssertionError("unreachable")
@@ -437,8 +462,7 @@ def open_storage(storage: Any, heartbeat: float, lease_seconds: float) -> tuple[
         raise
     except Exception as exc:  # SQLAlchemy raises many kinds; the user needs the URL (without password) and the reason
         raise _storage_error(
-            f"cannot open Optuna storage {redact_url(storage)!r}: {type(exc).__name__}: "
-            f"{redact_url(str(exc)).splitlines()[0] if str(exc) else ''}. Use sqlite:///path.db, "
+            f"cannot open Optuna storage {redact_url(storage)!r}: {describe_cause(exc)}. Use sqlite:///path.db, "
             "postgresql+psycopg://user@host:port/db or journal:///abs/path.log",
             exc,
         ) from None
@@ -450,7 +474,6 @@ def _table_lease(url: Any, lease_seconds: float) -> TableLease:
         return TableLease(text, lease_seconds)
     except Exception as exc:
         raise _storage_error(
-            f"cannot create the lease table {LEASE_TABLE!r} in {redact_url(text)!r}: {type(exc).__name__}: "
-            f"{redact_url(str(exc)).splitlines()[0] if str(exc) else ''}",
+            f"cannot create the lease table {LEASE_TABLE!r} in {redact_url(text)!r}: {describe_cause(exc)}",
             exc,
         ) from None
