@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
-from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.identity import CloudPodIdentity, WorkloadIdentity
 from modelops.k8s.managed_store import ManagedStoreTarget
 from modelops.k8s.workspace import RegistryCredentials, build_workspace
 from modelops.specs.adaptive import AdaptiveSpec
@@ -66,6 +66,23 @@ IDENTITY = WorkloadIdentity(
     tenant_id="11111111-1111-1111-1111-111111111111",
     storage_account="mopsdevstab12cd34",
 )
+
+
+# What the AWS storage stack's ``env`` output holds (EKS Pod Identity: no credential anywhere).
+AWS_IDENTITY = CloudPodIdentity(
+    "s3",
+    {
+        "MODELOPS_RESULTS_URL": "s3://modelops-dev-alice-results-ab12cd34",
+        "MODELOPS_CACHE_URL": "s3://modelops-dev-alice-cache-ab12cd34",
+        "MODELOPS_BUNDLES_URL": "s3://modelops-dev-alice-bundles-ab12cd34",
+        "AWS_REGION": "eu-west-1",
+    },
+)
+
+
+def cloud_workspace_manifests() -> list[dict]:
+    """The workspace on EKS: pod identity through the namespace's default ServiceAccount (namespace modelops-eks)."""
+    return build_workspace(full_workspace(), "modelops-eks", identity=AWS_IDENTITY)
 
 
 def identity_workspace_manifests() -> list[dict]:
@@ -147,7 +164,20 @@ def adaptive_variants(study_file: Path) -> dict[str, list[dict]]:
         admin_client_id="33333333-3333-3333-3333-333333333333",
     )
     b5, i5, r5 = build_adaptive(managed_pooled, plan5, identity=IDENTITY, managed=target5)
+    shared_cloud = parse_spec(
+        AdaptiveSpec, adaptive_doc(runners={"replicas": 2}, central_store={"size": "20Gi", "backup": {"keep": 3}})
+    )
+    plan6 = AdaptivePlan.for_run(
+        shared_cloud,
+        "eks-run",
+        "eks-run",
+        "modelops-eks-run",
+        study,
+        runs_url="s3://modelops-dev-alice-results-ab12cd34/runs",
+    )
+    b6, i6, r6 = build_adaptive(shared_cloud, plan6, pg_secrets=generate_secrets(shared_cloud), identity=AWS_IDENTITY)
     return {
+        "cloud": b6 + i6 + r6,
         "shared": b + i + r,
         "single": b1 + i1 + r1,
         "identity": b2 + i2 + r2,
@@ -183,6 +213,8 @@ def all_manifests(study_dir: Path) -> list[dict]:
         + variants["managed"]
         + variants["pooled"]
         + variants["managed-pooled"]
+        + cloud_workspace_manifests()
+        + variants["cloud"]
     )
 
 
@@ -198,6 +230,7 @@ class Pick:
     workspace_manifests = staticmethod(workspace_manifests)
     adaptive_variants = staticmethod(adaptive_variants)
     identity_workspace_manifests = staticmethod(identity_workspace_manifests)
+    cloud_workspace_manifests = staticmethod(cloud_workspace_manifests)
 
 
 @pytest.fixture

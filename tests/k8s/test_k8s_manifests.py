@@ -25,8 +25,8 @@ def test_k8s_every_pod_runs_restricted(all_manifests: list[dict], pick) -> None:
     pods = pick.pod_specs(all_manifests)
     # scheduler, 2 worker groups; postgres, init, runner; a solo runner; the same 3 + 3 with workload identity;
     # a managed-store run's bootstrap Job and runner; with PgBouncer: in-cluster (4) and managed (3); an autoscaled
-    # group and its scaler in both workspaces (4)
-    assert len(pods) == 26
+    # group and its scaler in both workspaces (4); the EKS workspace (5) and run (postgres, init, runner)
+    assert len(pods) == 34
     for pod in pods:
         # Only the scaler talks to the Kubernetes API (through a Role limited to scaling its worker Deployments).
         assert pod["automountServiceAccountToken"] is (pod.get("serviceAccountName") == "modelops-scaler")

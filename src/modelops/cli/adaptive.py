@@ -163,7 +163,7 @@ def up(
         if automation.stack_exists(ctx, "workspace"):
             dask = DaskBinding.from_outputs(automation.read_outputs(ctx, "workspace"))
         storage = storage_binding(ctx)
-        runs_url = storage.url(storage.results_container, "runs") if storage is not None else None
+        runs_url = storage.runs_url() if storage is not None else None
         spec, plan = _plan(spec_path, run_id, dask=dask, runs_url=runs_url)
         if dask is not None and dask.namespace != plan.workspace_namespace:
             err_console.print(

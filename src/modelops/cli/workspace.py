@@ -94,19 +94,21 @@ def cluster_kubeconfig(ctx: Any | None, path: Path | None) -> str:
 def storage_binding(ctx: Any) -> Any | None:
     """The storage stack's binding when that stack exists (object store for results and the cache)."""
     from modelops.infra import automation
-    from modelops.infra.bindings import StorageBinding
+    from modelops.infra.bindings import storage_binding_from_outputs
 
     if not automation.stack_exists(ctx, "storage"):
         return None
-    return StorageBinding.from_outputs(automation.read_outputs(ctx, "storage"))
+    return storage_binding_from_outputs(automation.read_outputs(ctx, "storage"))
 
 
 def storage_env(binding: Any | None) -> dict[str, str]:
     """Object-store variables for pods (the SAS fallback): the storage binding's account and SAS, else the caller's
     AZURE_STORAGE_*."""
-    from modelops.infra.bindings import STORAGE_ACCOUNT_ENV
+    from modelops.infra.bindings import STORAGE_ACCOUNT_ENV, CloudStorageBinding
     from modelops.k8s.adaptive import object_store_env_from
 
+    if isinstance(binding, CloudStorageBinding):  # the caller's own AWS / Google login reads the buckets
+        return binding.client_env()
     if binding is not None:
         return {STORAGE_ACCOUNT_ENV: binding.account_name, **binding.secret_env()}
     return object_store_env_from()
@@ -116,10 +118,13 @@ def object_store_access(access: Any, binding: Any | None, *, render: bool = Fals
     """(workload identity or None, federation or None, SAS-mode env) for pods, from the spec's ``object_store`` and
     the storage stack's binding. With workload identity no credential is read from anywhere, so a SAS exported in
     this shell cannot end up in a Secret."""
+    from modelops.infra.bindings import CloudStorageBinding
     from modelops.infra.components.identity import Federation
     from modelops.k8s.adaptive import object_store_env_from
-    from modelops.k8s.identity import resolve_identity
+    from modelops.k8s.identity import cloud_pod_identity, resolve_identity
 
+    if isinstance(binding, CloudStorageBinding):  # EKS / GKE: pod identity, set up by the storage stack itself
+        return cloud_pod_identity(access, binding.scheme, binding.env), None, {}
     identity = resolve_identity(access, binding)
     if identity is not None:
         federation = Federation.from_outputs(vars(binding)) if binding is not None and not render else None

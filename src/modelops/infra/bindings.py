@@ -160,6 +160,10 @@ class StorageBinding(_Binding):
         """An fsspec URL (``az://container/path``) for adlfs."""
         return f"az://{container}/{path}".rstrip("/")
 
+    def runs_url(self) -> str:
+        """Where adaptive runs keep their records: ``runs/`` in the results container."""
+        return self.url(self.results_container, "runs")
+
     def public_env(self) -> dict[str, str]:
         """The non-secret environment a pod needs (safe for a ConfigMap)."""
         return {
@@ -173,6 +177,53 @@ class StorageBinding(_Binding):
         """The secret environment (put it in a Kubernetes Secret and reference it; never a plain env value); empty
         with workload identity, where nothing is secret."""
         return {STORAGE_SAS_ENV: self.sas_token} if self.mode == "sas" and self.sas_token else {}
+
+
+@dataclass(frozen=True)
+class CloudStorageBinding(_Binding):
+    """Storage -> workers and runners on AWS or GCP: the S3 / GCS buckets. The pods reach them as their namespace's
+    default ServiceAccount (EKS Pod Identity / GKE Workload Identity, set up by the storage stack), so nothing here is
+    a secret: where the buckets are (``env``), and on AWS the role's IRSA annotation."""
+
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("results_url", "cache_url", "bundles_url", "env")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("region", "project", "role_arn", "service_account_annotations")
+    SOURCE: ClassVar[str] = "storage"
+
+    results_url: str
+    cache_url: str
+    bundles_url: str
+    env: Mapping[str, str]
+    region: str | None = None
+    project: str | None = None
+    role_arn: str | None = None
+    service_account_annotations: Mapping[str, str] | None = None
+
+    @property
+    def scheme(self) -> str:
+        """The buckets' URL scheme (``s3``, ``gs``): what messages name, so no code here branches on a cloud."""
+        return self.results_url.partition("://")[0]
+
+    @property
+    def mode(self) -> str:
+        """How pods authenticate (Azure's StorageBinding says ``sas`` or ``workload_identity``)."""
+        return "pod_identity"
+
+    def client_env(self) -> dict[str, str]:
+        """What this machine needs besides the caller's own cloud login to read the buckets: the region/project."""
+        return {k: v for k, v in self.env.items() if k in ("AWS_REGION", "GOOGLE_CLOUD_PROJECT")}
+
+    def runs_url(self) -> str:
+        """Where adaptive runs keep their records: ``runs/`` in the results bucket."""
+        return f"{self.results_url.rstrip('/')}/runs"
+
+
+def storage_binding_from_outputs(outputs: Mapping[str, Any]) -> StorageBinding | CloudStorageBinding:
+    """The storage stack's binding, whichever cloud made it: Azure's stack exports an account, AWS's and GCP's
+    bucket URLs."""
+    values = {k: getattr(v, "value", v) for k, v in outputs.items()}
+    if "account_name" not in values and "results_url" in values:
+        return CloudStorageBinding.from_outputs(values)
+    return StorageBinding.from_outputs(values)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from modelops.k8s.common import (
     pod_spec,
     secret,
 )
-from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.identity import PodIdentity, WorkloadIdentity
 from modelops.k8s.managed_store import (
     ManagedStoreTarget,
     build_managed_store,
@@ -260,7 +260,7 @@ def build_adaptive(
     pg_secrets: PostgresSecrets | None = None,
     results_env: Mapping[str, Any] | None = None,
     credentials: RegistryCredentials | None = None,
-    identity: WorkloadIdentity | None = None,
+    identity: PodIdentity | None = None,
     managed: ManagedStoreTarget | None = None,
 ) -> tuple[list[Manifest], list[Manifest], list[Manifest]]:
     """The run's manifests as three apply phases: (base, init, runners).
@@ -288,7 +288,7 @@ def build_adaptive(
         base.append(pull_secret_manifest(ns, credentials, base_lbls))
         pull_secrets.append(PULL_SECRET)
     if identity is not None:
-        base.append(identity.service_account_manifest(ns, base_lbls))
+        base += identity.manifests(ns, base_lbls)
 
     env_from: list[dict[str, Any]] = []
     init: list[Manifest] = []
@@ -305,11 +305,11 @@ def build_adaptive(
     if isinstance(body.central_store, ManagedStore):
         if managed is None:
             raise K8sConfigError("the spec has a managed central_store: pass its target (ManagedStoreTarget.resolve)")
-        if identity is None:
+        if not isinstance(identity, WorkloadIdentity):
             raise K8sConfigError(
-                "a managed central_store reads its passwords from Key Vault through workload identity, but none is "
-                "configured: bring up the storage stack with storage.auth: workload_identity, or set "
-                "spec.object_store {client_id, tenant_id, storage_account}"
+                "a managed central_store reads its passwords from Key Vault through Azure workload identity, but none "
+                "is configured: bring up the storage stack with storage.auth: workload_identity, or set "
+                "spec.object_store {client_id, tenant_id, storage_account} (managed stores exist on Azure only)"
             )
         objs, job = build_managed_store(
             managed,
@@ -458,8 +458,8 @@ def build_adaptive(
     ]
     if identity is not None:
         env += identity.env()
-        mounts.append(identity.mount())
-        volumes.append(identity.volume())
+        mounts += identity.mounts()
+        volumes += identity.volumes()
     c = container(
         "runner",
         spec.image,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelops.k8s.common import IMAGE_DIGEST_SKIP, Manifest, checkov_skips, container, labels, metadata, pod_spec
-from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.identity import PodIdentity
 
 DUMP_DIR = "/var/lib/modelops/backup"
 DUMP_FILE = f"{DUMP_DIR}/study.dump"
@@ -35,7 +35,7 @@ def build_backup_cronjob(
     postgres_image: str,
     image: str,
     runtime_secret: str,
-    identity: WorkloadIdentity | None = None,
+    identity: PodIdentity | None = None,
     object_store_secret: str | None = None,
     node_selector: dict[str, str] | None = None,
     tolerations: list[dict[str, Any]] | None = None,
@@ -56,8 +56,8 @@ def build_backup_cronjob(
     volumes: list[dict[str, Any]] = [{"name": "backup", "emptyDir": {"sizeLimit": "20Gi"}}]
     if identity is not None:
         env += identity.env()
-        mounts.append(identity.mount())
-        volumes.append(identity.volume())
+        mounts += identity.mounts()
+        volumes += identity.volumes()
     elif object_store_secret is not None:
         env_from.append({"secretRef": {"name": object_store_secret}})
     upload = container(

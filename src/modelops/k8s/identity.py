@@ -111,12 +111,80 @@ class WorkloadIdentity:
     def mount(self) -> dict[str, Any]:
         return {"name": TOKEN_VOLUME, "mountPath": TOKEN_MOUNT, "readOnly": True}
 
+    def manifests(self, ns: str, lbls: Mapping[str, str]) -> list[Manifest]:
+        return [self.service_account_manifest(ns, lbls)]
+
+    def volumes(self) -> list[dict[str, Any]]:
+        return [self.volume()]
+
+    def mounts(self) -> list[dict[str, Any]]:
+        return [self.mount()]
+
     def subject(self, ns: str) -> str:
         return federated_subject(ns, self.service_account)
 
 
+# What a cloud storage stack may hand to pods as plain environment: where its buckets are, and the region or project.
+# Anything else in its ``env`` output is refused, so a credential can never reach a manifest's plain env this way.
+CLOUD_STORE_ENV = frozenset(
+    {"MODELOPS_RESULTS_URL", "MODELOPS_CACHE_URL", "MODELOPS_BUNDLES_URL", "AWS_REGION", "GOOGLE_CLOUD_PROJECT"}
+)
+
+
+@dataclass(frozen=True)
+class CloudPodIdentity:
+    """How pods on EKS or GKE reach the storage stack's buckets: as their namespace's ``default`` ServiceAccount.
+
+    On EKS the storage stack associates that ServiceAccount with the buckets' role (EKS Pod Identity: the cluster's
+    agent hands the pods short-lived credentials); on GKE the namespace itself is the IAM principal (Workload Identity
+    Federation for GKE: the metadata server does). Either way no ServiceAccount, token volume or credential goes into
+    the manifests: the pods only need to know where the buckets are (``env``), and run as ``default``.
+    """
+
+    scheme: str  # the buckets' URL scheme (s3, gs), for messages
+    env_vars: Mapping[str, str]
+    service_account: str | None = None  # None: the namespace's default, the one the stack's association names
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.env_vars) - CLOUD_STORE_ENV)
+        if unknown:
+            raise IdentityConfigError(
+                f"the storage stack's env output has {', '.join(unknown)}, which pods do not get as plain values "
+                f"(allowed: {', '.join(sorted(CLOUD_STORE_ENV))}); run `mops storage up` with this version"
+            )
+
+    def manifests(self, ns: str, lbls: Mapping[str, str]) -> list[Manifest]:
+        return []
+
+    def env(self) -> list[dict[str, Any]]:
+        return [{"name": k, "value": str(v)} for k, v in sorted(self.env_vars.items())]
+
+    def volumes(self) -> list[dict[str, Any]]:
+        return []
+
+    def mounts(self) -> list[dict[str, Any]]:
+        return []
+
+
+PodIdentity = WorkloadIdentity | CloudPodIdentity
+"""Who the plane's pods act as towards the object store: Azure workload identity, or EKS/GKE pod identity."""
+
+
 class IdentityConfigError(ValueError):
     """Workload identity was asked for, but what it needs is missing; the message names it."""
+
+
+def cloud_pod_identity(access: Any, scheme: str, env: Mapping[str, str]) -> CloudPodIdentity:
+    """The pods' identity on AWS or GCP, from the storage stack's ``env`` output. ``access`` (the spec's
+    ``object_store`` block) configures Azure access only, so any field set in it is a mistake worth naming."""
+    azure_only = [f"object_store.{k}" for k in ("auth", "client_id", "tenant_id", "storage_account")
+                  if getattr(access, k, None)]  # fmt: skip
+    if azure_only:
+        raise IdentityConfigError(
+            f"{', '.join(azure_only)} configure Azure storage access, but the storage stack's buckets are "
+            f"{scheme}:// URLs, which pods reach by pod identity: remove them from the spec"
+        )
+    return CloudPodIdentity(scheme, dict(env))
 
 
 def resolve_identity(access: Any, binding: Any | None = None) -> WorkloadIdentity | None:

@@ -27,7 +27,7 @@ from modelops.k8s.common import (
     secret,
     selector_labels,
 )
-from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.identity import PodIdentity
 from modelops.specs.workspace import ImagePull, WorkerGroup, WorkspaceSpec
 
 SCHEDULER = "dask-scheduler"
@@ -193,7 +193,7 @@ def _worker(
     ns: str,
     pull_secrets: list[str],
     storage: bool,
-    identity: WorkloadIdentity | None = None,
+    identity: PodIdentity | None = None,
 ) -> Manifest:
     name = worker_name(group)
     lbls = labels(name, ns, **{"app.kubernetes.io/component": "worker", "modelops.io/worker-group": group.name})
@@ -222,8 +222,8 @@ def _worker(
     volumes: list[dict[str, Any]] = []
     if identity is not None:
         env += identity.env()
-        mounts.append(identity.mount())
-        volumes.append(identity.volume())
+        mounts += identity.mounts()
+        volumes += identity.volumes()
     c = container(
         "worker",
         spec.image,
@@ -285,7 +285,7 @@ def build_workspace(
     *,
     credentials: RegistryCredentials | None = None,
     storage_env: Mapping[str, Any] | None = None,
-    identity: WorkloadIdentity | None = None,
+    identity: PodIdentity | None = None,
 ) -> list[Manifest]:
     """Every manifest of the workspace, in apply order.
 
@@ -309,7 +309,7 @@ def build_workspace(
     if storage_env:
         out.append(secret(STORAGE_SECRET, ns, base, storage_env))
     if identity is not None:
-        out.append(identity.service_account_manifest(ns, base))
+        out += identity.manifests(ns, base)
     out += network.baseline_policies(ns)
     out.append(network.scheduler_ingress_from_adaptive(ns, scheduler_selector(ns)))
     out.append(network.metrics_ingress(ns, [DASHBOARD_PORT, WORKER_HTTP_PORT]))

@@ -24,7 +24,7 @@ from modelops.infra.components.database import ManagedRunSecret, RunSecretTarget
 from modelops.infra.components.identity import FederatedServiceAccount, Federation
 from modelops.infra.components.workspace import create_manifests, kubernetes_provider, resource_name
 from modelops.k8s.adaptive import AdaptivePlan, build_adaptive
-from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.identity import PodIdentity
 from modelops.k8s.managed_store import STORE_ADMIN_SA, ManagedStoreTarget
 from modelops.k8s.postgres import PostgresSecrets, init_sql
 from modelops.k8s.workspace import RegistryCredentials
@@ -50,7 +50,7 @@ class AdaptiveRun(pulumi.ComponentResource):
         provider: pulumi.ProviderResource,
         results_env: Mapping[str, Any] | None = None,
         credentials: RegistryCredentials | None = None,
-        identity: WorkloadIdentity | None = None,
+        identity: PodIdentity | None = None,
         federation: Federation | None = None,
         managed: ManagedStoreTarget | None = None,
         run_secret: RunSecretTarget | None = None,
@@ -150,7 +150,7 @@ def adaptive_program(
     kubeconfig: str | None = None,
     results_env: Mapping[str, Any] | None = None,
     credentials: RegistryCredentials | None = None,
-    identity: WorkloadIdentity | None = None,
+    identity: PodIdentity | None = None,
     federation: Federation | None = None,
     managed: ManagedStoreTarget | None = None,
     run_secret: RunSecretTarget | None = None,

@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from modelops.infra.components.identity import FederatedServiceAccount, Federation
 from modelops.k8s.common import Manifest
-from modelops.k8s.identity import WorkloadIdentity
+from modelops.k8s.identity import PodIdentity
 from modelops.k8s.workspace import RegistryCredentials, build_workspace, dashboard_url, scheduler_address
 from modelops.specs.workspace import WorkspaceSpec
 
@@ -149,7 +149,7 @@ class DaskWorkspace(pulumi.ComponentResource):
         provider: pulumi.ProviderResource,
         credentials: RegistryCredentials | None = None,
         storage_env: Mapping[str, Any] | None = None,
-        identity: WorkloadIdentity | None = None,
+        identity: PodIdentity | None = None,
         federation: Federation | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -197,7 +197,7 @@ def workspace_program(
     kubeconfig: str | None = None,
     credentials: RegistryCredentials | None = None,
     storage_env: Mapping[str, Any] | None = None,
-    identity: WorkloadIdentity | None = None,
+    identity: PodIdentity | None = None,
     federation: Federation | None = None,
 ):
     """The Pulumi program of the workspace stack; exports the keys ``DaskBinding.from_outputs`` reads.
@@ -312,7 +312,7 @@ def program_from_plan(plan: Any, ctx: Any) -> Callable[[], None]:
     infra_ref = plan.reads.get("infra")
     storage_ref = plan.reads.get("storage") if plan.config.get("object_store") else None
     namespace = plan.config["namespace"]
-    identity: WorkloadIdentity | None = None
+    identity: PodIdentity | None = None
     federation: Federation | None = None
     if storage_ref and ctx is not None:
         # The storage stack is applied before this one: with workload identity its outputs are plain ids, read
