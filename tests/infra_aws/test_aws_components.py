@@ -140,6 +140,41 @@ def test_infra_graph_vpc_eks_node_groups_oidc(mocks: Mocks) -> None:
     assert values["oidc_issuer"] == ISSUER and values["node_role_arn"].endswith(":role/modelops-dev-eks-alice-node")
 
 
+def test_the_cluster_autoscaler_scales_only_this_clusters_groups(mocks: Mocks) -> None:
+    plan = _cloud().infra_stack("dev", "alice", GROUPS)
+    resolve_outputs(lambda: run_program(plan))
+    (release,) = mocks.of_type("kubernetes:helm.sh/v3:Release")
+    inputs = release.inputs
+    assert (inputs["chart"], inputs["version"]) == (comp.AUTOSCALER_CHART, comp.AUTOSCALER_CHART_VERSION)
+    assert inputs["repositoryOpts"]["repo"] == comp.AUTOSCALER_REPO and inputs["namespace"] == "kube-system"
+    values = inputs["values"]
+    assert values["autoDiscovery"] == {"clusterName": "modelops-dev-eks-alice"} and values["awsRegion"] == "us-east-1"
+    assert values["image"]["tag"] == "v1.33.0"  # the autoscaler made for the cluster's minor
+    assert values["nodeSelector"] == {"eks.amazonaws.com/nodegroup": "system"}  # never on a pool it may remove
+    # It acts through EKS Pod Identity: an association for its service account, a role only pods can assume.
+    (association,) = [a for a in mocks.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")]
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "kube-system",
+        comp.AUTOSCALER_ACCOUNT,
+    )
+    (role,) = [r for r in mocks.of_type("aws:iam/role:Role") if "autoscaler" in r.name]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert association.inputs["roleArn"].endswith(":role/modelops-dev-eks-alice-autoscaler")
+    (policy,) = [p for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy") if "autoscaler" in p.name]
+    read, write = json.loads(policy.inputs["policy"])["Statement"]
+    assert "autoscaling:SetDesiredCapacity" not in read["Action"]
+    assert set(write["Action"]) == set(comp.AUTOSCALER_WRITE_ACTIONS)
+    assert write["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/modelops-dev-eks-alice": "owned"}
+    }
+    # Applied with the cluster's own kubeconfig, after the node groups and the Pod Identity agent exist.
+    (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+    kubeconfig = provider.inputs["kubeconfig"]
+    assert isinstance(kubeconfig, dict) and "get-token" in kubeconfig["value"]  # passed on as a secret
+    assert kubeconfig[pulumi.runtime.rpc._special_sig_key] == pulumi.runtime.rpc._special_secret_sig
+
+
 def test_existing_vpc_creates_no_network(mocks: Mocks) -> None:
     subnets = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
     plan = _cloud(vpc={"id": "vpc-0123456789abcdef0", "subnet_ids": subnets}).infra_stack("dev", "alice")

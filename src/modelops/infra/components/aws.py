@@ -11,7 +11,9 @@ are about 150 lines here, written against the resources AWS documents.
   subnets; cluster IAM role; EKS (API authentication, pinned minor version); node IAM role with ECR read-only; a
   fixed system node group, an autoscaling workload node group labelled ``modelops.io/role=cpu`` and one tainted
   node group per GPU worker group (tagged for the cluster autoscaler); the OIDC provider for IRSA; the EKS Pod
-  Identity agent; the kubeconfig (``aws eks get-token``) as a secret output.
+  Identity agent; the cluster autoscaler (pinned Helm chart, its role through Pod Identity, limited to this
+  cluster's groups), since EKS node groups do not scale by themselves; the kubeconfig (``aws eks get-token``) as a
+  secret output.
 - ``EcrRegistry``: repositories under ``modelops-{env}-{user}/`` (scan on push, AES256), each with a repository
   policy letting the node role pull.
 - ``S3Storage``: private buckets (all public access blocked, owner-enforced, SSE) for results, cache and bundles;
@@ -53,6 +55,26 @@ GPU_AMI = "AL2023_x86_64_NVIDIA"
 POD_IDENTITY_ADDON = "eks-pod-identity-agent"
 SERVICE_ACCOUNT = "default"  # the planes' pods run as their namespace's default service account
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# EKS node groups do not scale by themselves: the Kubernetes cluster autoscaler (its Helm chart, pinned) grows and
+# shrinks them from pending pods, finding them by the tags EKS puts on a managed node group's Auto Scaling group.
+AUTOSCALER_CHART = "cluster-autoscaler"
+AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
+AUTOSCALER_CHART_VERSION = "9.43.2"
+AUTOSCALER_NAMESPACE = "kube-system"
+AUTOSCALER_ACCOUNT = "cluster-autoscaler"
+AUTOSCALER_READ_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+AUTOSCALER_WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 
 
 def _tags(tags: Mapping[str, str]) -> dict[str, str]:
@@ -115,6 +137,46 @@ def bucket_access_policy(bucket_arns: Sequence[str]) -> str:
             ],
         }
     )
+
+
+def autoscaler_policy(cluster_name: str) -> str:
+    """What the cluster autoscaler may do: read the groups and instance types (EKS node groups' labels and taints
+    too, to scale a GPU group up from zero), and resize or shrink only the Auto Scaling groups of this cluster."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": list(AUTOSCALER_READ_ACTIONS), "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Action": list(AUTOSCALER_WRITE_ACTIONS),
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+                    },
+                },
+            ],
+        }
+    )
+
+
+def autoscaler_values(cluster_name: str, region: str, kubernetes_version: str) -> dict[str, Any]:
+    """The chart's values: discover this cluster's groups, run on the system pool, and the autoscaler release made
+    for the cluster's Kubernetes minor (the project's compatibility rule). Its service account gets AWS credentials
+    through EKS Pod Identity (an association, no annotation)."""
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "image": {"tag": f"v{kubernetes_version}.0"},
+        "rbac": {"serviceAccount": {"create": True, "name": AUTOSCALER_ACCOUNT}},
+        "extraArgs": {
+            "balance-similar-node-groups": "true",
+            "skip-nodes-with-system-pods": "false",
+            "expander": "least-waste",
+        },
+        "nodeSelector": {"eks.amazonaws.com/nodegroup": "system"},
+    }
 
 
 def ecr_pull_policy(role_arn: str) -> str:
@@ -322,7 +384,7 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], tags=tags, opts=child
         )
         # EKS Pod Identity: lets the storage role reach pods of unmodified manifests (no service-account annotation).
-        aws.eks.Addon(
+        pod_identity = aws.eks.Addon(
             f"{name}-pod-identity",
             cluster_name=cluster.name,
             addon_name=POD_IDENTITY_ADDON,
@@ -334,6 +396,7 @@ class EksCluster(pulumi.ComponentResource):
                 lambda v: eks_kubeconfig(v[0], v[1], _ca_data(v[2]), config.region, config.profile)
             )
         )
+        self.autoscaler = self._autoscaler(name, config, cluster, tags, [pod_identity, *self.node_groups.values()])
         self.cluster_name: pulumi.Output[str] = cluster.name
         self.endpoint: pulumi.Output[str] = cluster.endpoint
         self.vpc_id: pulumi.Output[str] = pulumi.Output.from_input(vpc_id)
@@ -352,6 +415,55 @@ class EksCluster(pulumi.ComponentResource):
             "kubernetes_version": config.kubernetes_version,
         }
         self.register_outputs(self.outputs)
+
+    def _autoscaler(self, name: str, config: EksConfig, cluster: Any, tags: dict[str, str], after: list[Any]) -> Any:
+        """The cluster autoscaler: its role (assumed through EKS Pod Identity, limited to this cluster's groups),
+        the association with its service account, and the pinned Helm chart applied with the cluster's kubeconfig."""
+        import pulumi_aws as aws
+        import pulumi_kubernetes as k8s
+
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-autoscaler-role",
+            name=naming_clouds.iam_role_name(config.cluster_name, "autoscaler"),
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "pods.eks.amazonaws.com"},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-autoscaler-policy", role=role.id, policy=autoscaler_policy(config.cluster_name), opts=child
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-autoscaler-identity",
+            cluster_name=cluster.name,
+            namespace=AUTOSCALER_NAMESPACE,
+            service_account=AUTOSCALER_ACCOUNT,
+            role_arn=role.arn,
+            tags=tags,
+            opts=child,
+        )
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        return k8s.helm.v3.Release(
+            f"{name}-autoscaler",
+            name=AUTOSCALER_CHART,
+            chart=AUTOSCALER_CHART,
+            version=AUTOSCALER_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=AUTOSCALER_REPO),
+            namespace=AUTOSCALER_NAMESPACE,
+            values=autoscaler_values(config.cluster_name, config.region, config.kubernetes_version),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*after, policy, association]),
+        )
 
     def _network(
         self,

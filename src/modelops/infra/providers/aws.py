@@ -46,7 +46,7 @@ GPU_INSTANCE_TYPES = {
     "H100": "p5.48xlarge",
 }
 PROGRAMS = "modelops.infra.components.aws"
-PLUGINS = ("aws", "random")
+PLUGINS = ("aws", "random", "kubernetes")  # kubernetes: the cluster autoscaler's Helm release
 TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15, "retries": {"max_attempts": 2}}
 LOGIN_HINT = (
     "log in with `aws sso login` (or `aws configure`), or export AWS_PROFILE / AWS_ACCESS_KEY_ID and "
