@@ -18,7 +18,7 @@ Map of the package (pure first, effects last):
                   registry and storage, and the programs their plans name); the workspace/adaptive planes add theirs.
 - ``programs``    the Pulumi programs (closures over specs) each stack runs.
 - ``automation``  the Automation API: backend, passphrase, stack create/select/up/destroy, outputs, errors with
-                  exit codes. ``testing`` holds a stand-in ``pulumi`` executable for tests.
+                  exit codes (the tests drive it through a stand-in ``pulumi``: ``modelops_testing.fake_pulumi``).
 - ``azure_cli``   the checks against the ``az`` CLI (login, supported AKS versions) used by ``mops infra doctor``.
 
 State lives only in Pulumi stacks (``modelops-{component}-{env}[-{run}]``); there is no state file of our own.

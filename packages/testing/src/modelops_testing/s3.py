@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from modelops.testing.services import ServiceUnavailable, free_port, stop_process, wait_for_port
+from modelops_testing.real_services import ServiceUnavailable, free_port, stop_process, wait_for_port
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

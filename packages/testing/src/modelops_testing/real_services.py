@@ -1,7 +1,7 @@
 """Finding and starting the real services the tests talk to.
 
-Used by the repository's conftest.py; kept in the package (not in a test directory) so every package's tests, and
-the benchmarks, share one implementation.
+Used by the repository's conftest.py; kept in a package (not in a test directory) so every package's tests share
+one implementation. Named ``real_services`` so it is not mistaken for ``modelops.services`` (the execution services).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REQUIRE_ENV = "MODELOPS_REQUIRE_SERVICES"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+# The workspace root: this file is packages/testing/src/modelops_testing/ in it (the dev group installs the member
+# editable, so __file__ stays in the checkout).
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 # Azurite's well-known development account: public, documented by Microsoft, valid only against the emulator.
 AZURITE_ACCOUNT = "devstoreaccount1"

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.testing.services import ServiceUnavailable, free_port, stop_process, wait_for_port
+from modelops_testing.real_services import ServiceUnavailable, free_port, stop_process, wait_for_port
 
 
 @dataclass(frozen=True)
