@@ -27,7 +27,7 @@ import psycopg
 import pytest
 import yaml
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
 from modelops.k8s.workspace import build_workspace, scheduler_address
 from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path

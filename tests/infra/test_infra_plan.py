@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.infra import naming, programs, providers
+from modelops.core import naming
+from modelops.infra import programs, providers
 from modelops.infra.automation import AzureLoginMissing, PulumiContext
 from modelops.infra.plan import ProviderPlugin, StackPlan
 from modelops.infra.providers.azure import AzureProvider

@@ -13,8 +13,8 @@ import tomllib
 import pytest
 from packaging.specifiers import SpecifierSet
 
+from modelops.core.images import default_image
 from modelops.k8s.common import RUN_AS_UID
-from modelops.k8s.images import default_image
 from modelops_testing.real_services import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"

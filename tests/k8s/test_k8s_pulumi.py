@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.infra.bindings import DaskBinding, PostgresBinding
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles
 from modelops.k8s.workspace import RegistryCredentials

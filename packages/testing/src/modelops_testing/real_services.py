@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,25 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def loopback_process(command: Callable[[int], list[str]], what: str, timeout: float = 60.0) -> Iterator[int]:
+    """Run ``command(port)`` for the block, on a free loopback port, and yield the port once something listens.
+
+    ServiceUnavailable (naming ``what``) if it exits or does not listen within ``timeout``; stopped afterwards.
+    """
+    port = free_port()
+    proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=timeout, proc=proc)
+    except Exception as exc:
+        stop_process(proc)
+        raise ServiceUnavailable(f"{what} did not start on port {port}: {exc}") from None
+    try:
+        yield port
+    finally:
+        stop_process(proc)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------------
