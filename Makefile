@@ -1,7 +1,7 @@
 # Images: one image for the Dask scheduler, the workers and the adaptive runner (docker/Dockerfile).
 #   make images                          build $(IMAGE) for this version
 #   make push REGISTRY=ghcr.io/acme      build and push; the workspace spec's default image is the pushed one
-# The defaults match modelops.k8s.images.default_image(): ghcr.io/modelops/modelops:<version in pyproject.toml>.
+# The defaults match modelops.core.images.default_image(): ghcr.io/modelops/modelops:<version in pyproject.toml>.
 
 REGISTRY ?= ghcr.io/modelops
 IMAGE_NAME ?= modelops

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from modelops.testing.services import (
+from modelops_testing.real_services import (
     Azurite,
     OciRegistry,
     Postgres,

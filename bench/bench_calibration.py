@@ -205,7 +205,7 @@ def run_optuna_threads(folder: Path, n_trials: int, replicates: int, fixed: dict
     """(a) Optuna's own loop: study.optimize(n_jobs=2), SQLite storage, replicates inside the objective."""
     import optuna
 
-    from modelops.services.fnref import resolve
+    from modelops.core.fnref import resolve
     from modelops_contracts import derive_seed, make_param_id
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -278,7 +278,7 @@ def run_dask_barrier(folder: Path, client: Any, n_trials: int, replicates: int, 
     """(b) lean: the same pattern on raw Dask: the model itself as the task, outputs pickled, stock Optuna."""
     import optuna
 
-    from modelops.services.fnref import resolve
+    from modelops.core.fnref import resolve
     from modelops_contracts import derive_seed, make_param_id
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -14,8 +14,8 @@ import pytest
 from modelops.bundles import push
 from modelops.services import LocalSimulationService, SimulationGroup, from_ipc, run_groups
 from modelops.services.dask import DaskSimulationService
-from modelops.testing.dask_cluster import dask_cli_cluster
 from modelops_contracts import derive_seed, make_param_id
+from modelops_testing.dask_cluster import dask_cli_cluster
 
 PACKAGE = "bundled_sir_e2e"  # a name nothing else provides: if workers import it, it came from the bundle
 MODEL = '''\

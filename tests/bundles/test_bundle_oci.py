@@ -21,7 +21,7 @@ from modelops.bundles import (
     push,
 )
 from modelops.bundles.oci import parse_oci_url
-from modelops.testing.services import (
+from modelops_testing.real_services import (
     OciRegistry,
     ServiceUnavailable,
     free_port,

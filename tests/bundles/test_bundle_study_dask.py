@@ -15,7 +15,7 @@ import yaml
 
 from modelops.runner import RunOptions, run_study
 from modelops.store.results import RunStore
-from modelops.testing.dask_cluster import dask_cli_cluster
+from modelops_testing.dask_cluster import dask_cli_cluster
 
 MODULE = "bundle_study_line"  # importable from nowhere but the project directory (and so the bundle)
 MODEL = """\

@@ -14,7 +14,7 @@ import pytest
 from modelops.k8s.scaler import Decision, GroupState, decide, retire, scheduler_state
 from modelops.k8s.workspace import worker_args, worker_name
 from modelops.specs.workspace import WorkerGroup
-from modelops.testing.services import free_port, stop_process, wait_for_port
+from modelops_testing.real_services import free_port, stop_process, wait_for_port
 
 pytestmark = [pytest.mark.slow]
 DASK = str(Path(sys.executable).parent / "dask")

@@ -18,7 +18,7 @@ import yaml
 from modelops.infra.pg_backup import list_backups
 from modelops.k8s.backup import dump_command
 from modelops.store.results import RunStore
-from modelops.testing.services import Azurite, Postgres
+from modelops_testing.real_services import Azurite, Postgres
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modelops.runner.metrics import RunMetrics
-from modelops.testing.services import services_required
+from modelops_testing.real_services import services_required
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ import yaml
 
 from modelops.k8s.pooler import PoolerConfig, pgbouncer_ini, schema_init_command, start_script
 from modelops.store.results import RunStore
-from modelops.testing.services import Postgres, services_required
+from modelops_testing.real_services import Postgres, services_required
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

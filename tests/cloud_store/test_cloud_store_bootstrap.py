@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from modelops.testing.services import Postgres
+from modelops_testing.real_services import Postgres
 
 pytestmark = pytest.mark.services
 MOPS = str(Path(sys.executable).parent / "mops")  # the console script the image runs

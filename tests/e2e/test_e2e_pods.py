@@ -1,7 +1,7 @@
 """The pod-equivalent end-to-end test: the workspace and a run, started as local processes FROM their manifests.
 
 The scheduler, the two worker pods, the PostgreSQL init Job and the two runner pods are started with the command,
-arguments and environment the manifest builders produce (resolved the kubelet's way by modelops.k8s.pod: env,
+arguments and environment the manifest builders produce (resolved the kubelet's way by modelops_testing.pod: env,
 Secrets through envFrom, ConfigMap volumes at their paths). Only what a single machine cannot have is translated,
 visibly: cluster DNS names to 127.0.0.1, the scheduler's fixed ports to free ones, and the Service port of
 PostgreSQL to the local server's. The in-cluster PostgreSQL itself is the machine's server (the `postgres`
@@ -27,14 +27,21 @@ import psycopg
 import pytest
 import yaml
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
-from modelops.k8s.pod import LocalProcess, container_process
 from modelops.k8s.workspace import build_workspace, scheduler_address
 from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path
 from modelops.specs.base import parse_spec
 from modelops.specs.workspace import WorkspaceSpec
-from modelops.testing.services import REPO_ROOT, Postgres, free_port, services_required, stop_process, wait_for_port
+from modelops_testing.pod import LocalProcess, container_process
+from modelops_testing.real_services import (
+    REPO_ROOT,
+    Postgres,
+    free_port,
+    services_required,
+    stop_process,
+    wait_for_port,
+)
 
 N_TRIALS = 12
 REPLICATES = 2

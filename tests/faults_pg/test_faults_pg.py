@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from modelops.store.results import RunStore
-from modelops.testing.services import Postgres, PrivatePostgres, ServiceUnavailable, fresh_database
+from modelops_testing.real_services import Postgres, PrivatePostgres, ServiceUnavailable, fresh_database
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

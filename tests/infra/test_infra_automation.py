@@ -9,8 +9,8 @@ import pytest
 
 from modelops.infra import automation
 from modelops.infra.automation import PulumiContext
-from modelops.infra.testing import FakePulumi
 from modelops.specs.config import GlobalConfig
+from modelops_testing.fake_pulumi import FakePulumi
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from modelops.cli.app import app
 from modelops.infra import automation
 from modelops.infra.components.cluster import resource_group_urn
 from modelops.infra.ssh import SSH_CONFIG_KEY
-from modelops.infra.testing import FakePulumi
+from modelops_testing.fake_pulumi import FakePulumi
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "providers" / "azure.yaml"
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -15,7 +15,7 @@ from modelops.infra.components.gpu_pool import GPU_TAINT, gpu_pool_shape
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.components.registry import ACR_PULL_ROLE_ID, ContainerRegistry, RegistryConfig
 from modelops.infra.components.storage import ObjectStorage, StorageConfig, sas_expiry
-from modelops.infra.testing import RecordingMocks
+from modelops_testing.fake_pulumi import RecordingMocks
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -18,7 +18,7 @@ from modelops.infra.components.database import (
     RunSecretTarget,
     cidr_range,
 )
-from modelops.infra.testing import RecordingMocks
+from modelops_testing.fake_pulumi import RecordingMocks
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine protocol marks a secret value
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -18,7 +18,7 @@ from modelops.infra.components.identity import (
     identity_name,
 )
 from modelops.infra.components.storage import ObjectStorage, StorageConfig
-from modelops.infra.testing import RecordingMocks
+from modelops_testing.fake_pulumi import RecordingMocks
 
 SUB = "00000000-0000-0000-0000-000000000000"
 TENANT = "11111111-1111-1111-1111-111111111111"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelops.infra import naming
+from modelops.core import naming
 
 envs = st.from_regex(naming.ENVIRONMENT_RULE, fullmatch=True)
 users = st.text(min_size=0, max_size=80)

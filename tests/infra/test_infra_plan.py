@@ -10,15 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops.infra import naming, programs, providers
+from modelops.core import naming
+from modelops.infra import programs, providers
 from modelops.infra.automation import AzureLoginMissing, PulumiContext
 from modelops.infra.plan import ProviderPlugin, StackPlan
 from modelops.infra.providers.azure import AzureProvider
 from modelops.infra.ssh import SSH_CONFIG_KEY
-from modelops.infra.testing import FakePulumi
 from modelops.specs.base import SpecError, parse_spec
 from modelops.specs.config import GlobalConfig
 from modelops.specs.runtime import RuntimeSpec
+from modelops_testing.fake_pulumi import FakePulumi
 
 SEED = Path(__file__).parent / "data" / "runtime_seed.yaml"
 

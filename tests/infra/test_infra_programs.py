@@ -15,8 +15,8 @@ from modelops.infra.automation import AzureLoginMissing, InfraError
 from modelops.infra.components.state_backend import StateBackend, StateBackendConfig
 from modelops.infra.providers.azure import AzureProvider, registry_stack
 from modelops.infra.ssh import generate_ephemeral_public_key, public_key_from_spec
-from modelops.infra.testing import RecordingMocks
 from modelops.specs.provider import SshSpec, parse_provider
+from modelops_testing.fake_pulumi import RecordingMocks
 
 SUB = "00000000-0000-0000-0000-000000000000"
 INFRA_REF = "organization/modelops-infra/modelops-infra-dev"

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from modelops.cli.app import app
 from modelops.infra import automation
-from modelops.infra.testing import FakePulumi
-from modelops.testing.s3 import ACCOUNT, S3Server, moto_s3_server
-from modelops.testing.services import ServiceUnavailable, services_required
+from modelops_testing.fake_pulumi import FakePulumi
+from modelops_testing.real_services import ServiceUnavailable, services_required
+from modelops_testing.s3 import ACCOUNT, S3Server, moto_s3_server
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "providers" / "aws.yaml"

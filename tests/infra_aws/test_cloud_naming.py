@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelops.infra import naming, naming_clouds
+from modelops.core import naming, naming_clouds
 
 envs = st.from_regex(naming.ENVIRONMENT_RULE, fullmatch=True)
 users = st.text(min_size=0, max_size=80)

@@ -14,10 +14,10 @@ import yaml
 from modelops.infra import programs, providers
 from modelops.infra.automation import PulumiContext
 from modelops.infra.plan import ProviderPlugin, StackPlan
-from modelops.infra.testing import FakePulumi
 from modelops.specs.base import SpecError, parse_spec
 from modelops.specs.config import GlobalConfig
 from modelops.specs.runtime import RuntimeSpec
+from modelops_testing.fake_pulumi import FakePulumi
 
 SEED = Path(__file__).resolve().parents[1] / "infra" / "data" / "runtime_seed.yaml"
 PROVIDERS = {

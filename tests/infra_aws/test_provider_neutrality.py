@@ -17,7 +17,7 @@ ALLOWED = {
     "infra/providers",
     "infra/components/aws.py",
     "infra/components/gcp.py",
-    "infra/naming_clouds.py",
+    "core/naming_clouds.py",
     "specs/provider_clouds.py",
 }
 REGISTRATION = {

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from modelops.cli.app import app
 from modelops.infra import automation
-from modelops.infra.testing import FakePulumi
+from modelops_testing.fake_pulumi import FakePulumi
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "providers" / "gcp.yaml"
 

@@ -13,9 +13,9 @@ import yaml
 from modelops.infra.components import gcp as comp
 from modelops.infra.components.gpu_pool import GPU_TAINT
 from modelops.infra.providers.gcp import GcpCloud
-from modelops.infra.testing import RecordingMocks, resolve_outputs, run_program
 from modelops.specs.provider import parse_provider
 from modelops.specs.runtime import WorkerGroupSpec
+from modelops_testing.fake_pulumi import RecordingMocks, resolve_outputs, run_program
 
 pytest.importorskip("pulumi_gcp")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelops.k8s.render import to_yaml
-from modelops.testing.services import REPO_ROOT, services_required
+from modelops_testing.real_services import REPO_ROOT, services_required
 
 
 def _checkov() -> str:

@@ -17,10 +17,10 @@ import yaml
 from typer.testing import CliRunner
 
 from modelops.cli.app import app
-from modelops.infra.testing import FakePulumi
 from modelops.k8s import cluster
 from modelops.k8s.render import REDACTED
-from modelops.testing.services import REPO_ROOT, Azurite
+from modelops_testing.fake_pulumi import FakePulumi
+from modelops_testing.real_services import REPO_ROOT, Azurite
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
 WS_OUTPUTS = {

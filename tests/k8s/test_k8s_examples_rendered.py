@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from modelops.cli.app import app
-from modelops.testing.services import REPO_ROOT
+from modelops_testing.real_services import REPO_ROOT
 
 from .test_k8s_checkov import _checkov
 from .test_k8s_validate import VERSIONS, validate

@@ -13,9 +13,9 @@ import tomllib
 import pytest
 from packaging.specifiers import SpecifierSet
 
+from modelops.core.images import default_image
 from modelops.k8s.common import RUN_AS_UID
-from modelops.k8s.images import default_image
-from modelops.testing.services import REPO_ROOT
+from modelops_testing.real_services import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
 

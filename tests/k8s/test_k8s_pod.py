@@ -1,4 +1,4 @@
-"""modelops.k8s.pod: the kubelet's rules the pod-equivalent tests rely on, and broken references caught."""
+"""modelops_testing.pod: the kubelet's rules the pod-equivalent tests rely on, and broken references caught."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.k8s.pod import PodEmulationError, container_process, resolve_env
+from modelops_testing.pod import PodEmulationError, container_process, resolve_env
 
 
 def _manifests() -> list[dict]:

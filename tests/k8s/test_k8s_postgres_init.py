@@ -11,7 +11,7 @@ import pytest
 
 from modelops.k8s.postgres import init_sql
 from modelops.specs.adaptive import CentralStore
-from modelops.testing.services import Postgres, services_required
+from modelops_testing.real_services import Postgres, services_required
 
 
 @pytest.mark.services

@@ -13,13 +13,13 @@ from typing import Any
 import pulumi
 import pytest
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.infra.bindings import DaskBinding, PostgresBinding
-from modelops.infra.testing import RecordingMocks
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles
 from modelops.k8s.workspace import RegistryCredentials
 from modelops.specs.adaptive import AdaptiveSpec
 from modelops.specs.base import parse_spec
+from modelops_testing.fake_pulumi import RecordingMocks
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine protocol marks a secret value
 KUBECONFIG = "apiVersion: v1\nkind: Config\n"

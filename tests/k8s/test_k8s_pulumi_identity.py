@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.infra.components.identity import Federation
 from modelops.k8s.adaptive import AdaptivePlan, StudyFiles
 from modelops.k8s.identity import WorkloadIdentity

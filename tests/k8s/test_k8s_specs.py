@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.k8s.images import default_image
+from modelops.core.images import default_image
 from modelops.specs.adaptive import AdaptiveSpec, check_study_storage, load_adaptive_spec, study_path
 from modelops.specs.base import SpecError, parse_spec
 from modelops.specs.workspace import WorkspaceSpec, load_workspace_spec

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelops.k8s.adaptive import StudyFiles, StudyFilesError
-from modelops.testing.services import REPO_ROOT
+from modelops_testing.real_services import REPO_ROOT
 
 
 @pytest.mark.parametrize(

@@ -97,12 +97,12 @@ def test_k8s_validation_catches_a_misspelt_field(all_manifests: list[dict]) -> N
 
 def test_k8s_example_specs_render_valid_manifests() -> None:
     """examples/workspace.yaml and examples/adaptive.yaml, as `render` builds them, validate too."""
-    from modelops.infra import naming
+    from modelops.core import naming
     from modelops.k8s.adaptive import AdaptivePlan, StudyFiles, build_adaptive, generate_secrets
     from modelops.k8s.workspace import RegistryCredentials, build_workspace
     from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path
     from modelops.specs.workspace import load_workspace_spec
-    from modelops.testing.services import REPO_ROOT
+    from modelops_testing.real_services import REPO_ROOT
 
     creds = RegistryCredentials("ghcr.io", "someone", "token")
     ws = load_workspace_spec(REPO_ROOT / "examples" / "workspace.yaml")

@@ -21,7 +21,7 @@ from modelops.k8s.identity import (
 )
 from modelops.k8s.workspace import K8sConfigError, build_workspace
 from modelops.specs.workspace import ObjectStoreAccess
-from modelops.testing.services import REPO_ROOT
+from modelops_testing.real_services import REPO_ROOT
 
 CLIENT = "22222222-2222-2222-2222-222222222222"
 TENANT = "11111111-1111-1111-1111-111111111111"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.testing.services import free_port, services_required
+from modelops_testing.real_services import free_port, services_required
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HOSTILE = str(Path(__file__).resolve().parents[1] / "hostile")

@@ -22,7 +22,7 @@ import pytest
 from hostile_corpus import base_spec, write_spec
 
 from modelops.redaction import SPEC_NOTE
-from modelops.testing.services import AZURITE_ACCOUNT, AZURITE_KEY
+from modelops_testing.real_services import AZURITE_ACCOUNT, AZURITE_KEY
 
 MOPS = [sys.executable, "-c", "from modelops.cli.app import main; main()"]
 pytestmark = pytest.mark.services

@@ -1,5 +1,5 @@
 """Fixtures for the execution tests: a LocalCluster service, and a cluster of `dask scheduler` + `dask worker`
-processes started with the commands the workspace pods run (modelops.testing.dask_cluster)."""
+processes started with the commands the workspace pods run (modelops_testing.dask_cluster)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.testing.dask_cluster import DaskCliCluster, dask_cli_cluster
+from modelops_testing.dask_cluster import DaskCliCluster, dask_cli_cluster
 
 MODELS_DIR = str(Path(__file__).resolve().parent)  # holds exec_models.py, found by workers via search_path
 

@@ -10,8 +10,8 @@ import pytest
 from modelops.services import LocalSimulationService, SimulationGroup, run_groups
 from modelops.services.dask import DaskSimulationService
 from modelops.services.versions import ClusterVersionError, Mismatch, find_mismatches
-from modelops.testing.dask_cluster import DaskCliCluster, dask_cli_cluster
 from modelops_contracts import derive_seed, make_param_id
+from modelops_testing.dask_cluster import DaskCliCluster, dask_cli_cluster
 
 from .conftest import MODELS_DIR
 

@@ -132,7 +132,7 @@ def test_exec_dask_from_env_and_unreachable_scheduler(monkeypatch: pytest.Monkey
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     with pytest.raises(ClusterConnectionError, match="DASK_SCHEDULER_ADDRESS is not set"):
         DaskSimulationService.from_env()
-    from modelops.testing.services import free_port
+    from modelops_testing.real_services import free_port
 
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", f"tcp://127.0.0.1:{free_port()}")
     with pytest.raises(ClusterConnectionError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:"):
@@ -185,7 +185,7 @@ def test_exec_dask_a_result_lost_with_the_last_worker_fails_instead_of_hanging(m
 
     import modelops.services.dask as dask_module
     from modelops.services.dask import _DaskBackend
-    from modelops.testing.dask_cluster import dask_cli_cluster
+    from modelops_testing.dask_cluster import dask_cli_cluster
 
     monkeypatch.setattr(dask_module, "NO_WORKER_PATIENCE_S", 3.0)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.services.fnref import FnRefError, resolve
+from modelops.core.fnref import FnRefError, resolve
 
 
 def _module(tmp_path: Path, source: str) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelops.testing.s3 import S3Server, moto_s3_server
-from modelops.testing.services import ServiceUnavailable, services_required
+from modelops_testing.real_services import ServiceUnavailable, services_required
+from modelops_testing.s3 import S3Server, moto_s3_server
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from modelops.testing.gcs import GcsServer, gcs_emulator
-from modelops.testing.services import ServiceUnavailable, services_required
+from modelops_testing.gcs import GcsServer, gcs_emulator
+from modelops_testing.real_services import ServiceUnavailable, services_required
 
 pytestmark = pytest.mark.services
 HERE = Path(__file__).resolve().parent

@@ -149,7 +149,7 @@ def test_passwords_never_appear_in_storage_errors() -> None:
 @pytest.mark.services
 @pytest.mark.slow
 def test_calls_wait_out_an_outage_then_give_up_clearly() -> None:
-    from modelops.testing.services import PrivatePostgres, fresh_database
+    from modelops_testing.real_services import PrivatePostgres, fresh_database
 
     with PrivatePostgres() as pg, fresh_database(pg.server) as db:
         url = db.sqlalchemy_url

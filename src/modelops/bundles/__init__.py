@@ -25,8 +25,9 @@ from modelops.bundles.errors import (
 )
 from modelops.bundles.index import BundleIndex, FileEntry, IndexDiff, diff_indexes
 from modelops.bundles.ops import PushResult, diff, ensure_pushed, pull, push, resolve_index
+from modelops.bundles.records import BundleListing, PushStats
 from modelops.bundles.refs import BundleRef, digest_of, looks_like_ref, parse_ref
-from modelops.bundles.repository import REPOSITORY_ENV, BundleListing, PushStats, Repository, open_repository
+from modelops.bundles.repository import REPOSITORY_ENV, Repository, open_repository
 from modelops.bundles.scan import ScannedBundle, scan
 from modelops.bundles.worker import worker_search_path
 

@@ -27,7 +27,7 @@ from fsspec.implementations.local import LocalFileSystem
 from modelops.bundles.errors import NotFoundError, RepositoryError
 from modelops.bundles.hashing import CHUNK
 from modelops.bundles.index import BundleIndex
-from modelops.bundles.repository import BundleListing, PushStats
+from modelops.bundles.records import BundleListing, PushStats
 from modelops.store.urls import url_to_fs
 
 

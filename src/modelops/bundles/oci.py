@@ -31,7 +31,7 @@ import requests
 from modelops.bundles.errors import NotFoundError, RepositoryError
 from modelops.bundles.hashing import CHUNK
 from modelops.bundles.index import BundleIndex
-from modelops.bundles.repository import BundleListing, PushStats
+from modelops.bundles.records import BundleListing, PushStats
 
 INDEX_MEDIA_TYPE = "application/vnd.modelops.bundle.index.v1+json"
 FILE_MEDIA_TYPE = "application/vnd.modelops.bundle.file.v1"

@@ -14,8 +14,9 @@ from modelops.bundles.cache import cached_index
 from modelops.bundles.errors import BundleError
 from modelops.bundles.fetch import download_files, fetch_index
 from modelops.bundles.index import BundleIndex, IndexDiff, diff_indexes
+from modelops.bundles.records import PushStats
 from modelops.bundles.refs import BundleRef, looks_like_ref, parse_ref
-from modelops.bundles.repository import PushStats, default_repository_url, normalize_url, open_repository
+from modelops.bundles.repository import default_repository_url, normalize_url, open_repository
 from modelops.bundles.scan import ScannedBundle, scan
 
 

@@ -13,35 +13,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from modelops.bundles.errors import RepositoryError
 from modelops.bundles.index import BundleIndex
+from modelops.bundles.records import BundleListing, PushStats
 
 REPOSITORY_ENV = "MODELOPS_BUNDLE_REPOSITORY"
-
-
-@dataclass(frozen=True)
-class PushStats:
-    """What a push did: files uploaded, files the repository already had (deduplicated), bytes uploaded."""
-
-    uploaded: int
-    reused: int
-    bytes_uploaded: int
-    index_existed: bool
-
-
-@dataclass(frozen=True)
-class BundleListing:
-    """One bundle in a repository, for `mops bundle ls`."""
-
-    digest: str
-    files: int
-    size: int
-    pushed_at: str | None = None
-    source: str | None = None
 
 
 @runtime_checkable

@@ -42,7 +42,7 @@ RUN_ID_OPT = typer.Option(..., "--run-id", help="The run's id: names its namespa
 
 
 def _plan(spec_path: Path, run_id: str, *, dask: Any | None = None, runs_url: str | None = None) -> tuple[Any, Any]:
-    from modelops.infra import naming
+    from modelops.core import naming
     from modelops.k8s.adaptive import AdaptivePlan, StudyFiles
     from modelops.specs.adaptive import check_study_storage, load_adaptive_spec, study_path
 
@@ -228,7 +228,8 @@ def down(
     Without --purge the namespace and its PersistentVolumeClaims (the database and, without an object store, the
     run records) are kept, so `mops adaptive up` with the same --run-id resumes the study.
     """
-    from modelops.infra import automation, naming
+    from modelops.core import naming
+    from modelops.infra import automation
     from modelops.k8s import cluster
 
     with errors_as_messages():
@@ -252,7 +253,8 @@ def down(
 def _run_outputs(env: str | None, run_id: str, kubeconfig: Path | None) -> tuple[Any | None, dict[str, Any]]:
     """(Pulumi context or None, the run stack's outputs). With --kubeconfig, a run applied without Pulumi
     (`render | kubectl apply`) is found by its names alone when there is no stack (or no pulumi CLI) to ask."""
-    from modelops.infra import automation, naming
+    from modelops.core import naming
+    from modelops.infra import automation
     from modelops.infra.automation import InfraError
 
     try:
@@ -355,7 +357,7 @@ def logs(
     init: bool = typer.Option(False, "--init", help="Show the PostgreSQL init Job's log instead of the runners'."),
 ) -> None:
     """Print the runner pods' logs (each pod's `mops run` output), or the database init Job's with --init."""
-    from modelops.infra import naming
+    from modelops.core import naming
     from modelops.k8s import cluster
     from modelops.k8s.postgres import PostgresNames
 

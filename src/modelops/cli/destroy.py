@@ -40,7 +40,8 @@ def destroy(
     ),
 ) -> None:
     """Destroy adaptive runs, the workspace, storage, the registry and the cluster, in that order."""
-    from modelops.infra import automation, naming
+    from modelops.core import naming
+    from modelops.infra import automation
 
     if not all_:
         fail("say what to destroy", hint="`mops destroy --all` tears down every stack of the environment", code=2)

@@ -165,7 +165,7 @@ def destroy_component(component: str, name_output: str | tuple[str, ...], questi
 
 def run_of(ctx: PulumiContext, stack: str) -> str:
     """The run id part of an adaptive stack's name (``modelops-adaptive-dev-run1`` -> ``run1``)."""
-    from modelops.infra import naming
+    from modelops.core import naming
 
     return stack.removeprefix(f"{naming.PREFIX}-adaptive-{ctx.environment}-")
 
@@ -362,7 +362,8 @@ def bootstrap(
     a container for Pulumi state, sets `pulumi_backend_url` to it (azblob://...) in ~/.modelops/config.yaml, and
     stores an ephemeral SSH public key as a secret setting of the infra stack (the private key is discarded).
     The backend's own stack stays on the local file backend (~/.modelops/pulumi/backend)."""
-    from modelops.infra import automation, naming, programs
+    from modelops.core import naming
+    from modelops.infra import automation, programs
     from modelops.infra.azure_cli import check_login
     from modelops.infra.components.state_backend import StateBackendConfig
     from modelops.infra.providers import azure

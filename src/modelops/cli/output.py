@@ -120,8 +120,8 @@ _SPEC_HINT = "fix the problems listed above; docs/study-spec.md, docs/kubernetes
 _KNOWN: dict[str, tuple[int, str, str | None]] = {
     "modelops.specs.base:SpecError": (EXIT_INPUT, "invalid_input", _SPEC_HINT),
     "modelops.runner.study:StudyError": (EXIT_INPUT, "invalid_input", None),
-    "modelops.services.fnref:FnRefError": (EXIT_INPUT, "invalid_input", None),
-    "modelops.infra.naming:NamingError": (EXIT_INPUT, "invalid_input", None),
+    "modelops.core.fnref:FnRefError": (EXIT_INPUT, "invalid_input", None),
+    "modelops.core.naming:NamingError": (EXIT_INPUT, "invalid_input", None),
     "modelops.infra.bindings:BindingError": (EXIT_ERROR, "error", None),
     "modelops.runner.driver:RunError": (EXIT_ERROR, "run_error", None),
     "modelops.runner.plots:PlotError": (EXIT_ERROR, "error", None),

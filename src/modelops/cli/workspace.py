@@ -49,7 +49,7 @@ def global_config(env: str | None) -> Any:
 
     config = load_config()
     if env:
-        from modelops.infra.naming import check_environment
+        from modelops.core.naming import check_environment
 
         config = config.model_copy(update={"environment": check_environment(env)})
     return config
@@ -245,7 +245,8 @@ def status(
     With --kubeconfig, a workspace applied without Pulumi (`render | kubectl apply`) is read from its namespace
     (--namespace, default modelops-<env>) when there is no stack to ask.
     """
-    from modelops.infra import automation, naming
+    from modelops.core import naming
+    from modelops.infra import automation
     from modelops.infra.automation import InfraError
     from modelops.infra.bindings import BindingError
     from modelops.k8s import cluster
@@ -324,7 +325,7 @@ def scale(
 
     An autoscaled group's scaler moves the count again on its next round: change autoscale.min/max instead.
     """
-    from modelops.infra import naming
+    from modelops.core import naming
     from modelops.k8s import cluster
     from modelops.k8s.workspace import worker_name
     from modelops.specs.workspace import check_dns_label
@@ -366,7 +367,7 @@ def port_forward(
     import subprocess
     import tempfile
 
-    from modelops.infra import naming
+    from modelops.core import naming
     from modelops.k8s.workspace import SCHEDULER
 
     kubectl = shutil.which("kubectl")

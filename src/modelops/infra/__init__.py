@@ -3,8 +3,9 @@ each other.
 
 Map of the package (pure first, effects last):
 
-- ``naming``      every generated name (resource groups, ACR, storage, AKS, node pools, namespaces, stacks and
-                  stack references), each valid for the Azure or Kubernetes rule it must meet.
+- ``modelops.core.naming`` (+ ``naming_clouds``), on the ground floor so specs and k8s share it: every generated
+  name (resource groups, ACR, storage, AKS, node pools, namespaces, stacks and stack references, AWS and Google
+  Cloud names), each valid for the rule it must meet.
 - ``bindings``    frozen dataclasses one plane hands the next (ClusterBinding, RegistryBinding, StorageBinding,
                   DaskBinding, PostgresBinding, BindingOutputs), built from stack outputs with ``from_outputs``.
 - ``plan``        CompiledPlan / StackPlan and the ProviderPlugin protocol (``compile`` pure, ``apply`` effects).
@@ -12,13 +13,12 @@ Map of the package (pure first, effects last):
                   ``kubeconfig`` (an existing cluster: the workspace and adaptive planes only); ``aws`` and ``gcp``
                   (EKS/GKE, ECR/Artifact Registry, S3/GCS); ``cloud`` is the CloudProvider protocol the cloud CLI
                   uses, so no command names a cloud.
-- ``naming_clouds`` the AWS and Google Cloud names (buckets, clusters, repositories), each valid for its rule.
 - ``components``  thin Pulumi ComponentResources: ``cluster`` (RG + AKS), ``gpu_pool``, ``registry`` (ACR +
                   AcrPull), ``storage`` (account, containers, SAS); ``aws`` and ``gcp`` (each cloud's cluster,
                   registry and storage, and the programs their plans name); the workspace/adaptive planes add theirs.
 - ``programs``    the Pulumi programs (closures over specs) each stack runs.
 - ``automation``  the Automation API: backend, passphrase, stack create/select/up/destroy, outputs, errors with
-                  exit codes. ``testing`` holds a stand-in ``pulumi`` executable for tests.
+                  exit codes (the tests drive it through a stand-in ``pulumi``: ``modelops_testing.fake_pulumi``).
 - ``azure_cli``   the checks against the ``az`` CLI (login, supported AKS versions) used by ``mops infra doctor``.
 
 State lives only in Pulumi stacks (``modelops-{component}-{env}[-{run}]``); there is no state file of our own.

@@ -39,7 +39,7 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.specs.config import GlobalConfig, modelops_home
 
 PASSPHRASE_ENV = "PULUMI_CONFIG_PASSPHRASE"

@@ -6,7 +6,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from modelops.infra import automation, azure_cli, naming
+from modelops.core import naming
+from modelops.infra import automation, azure_cli
 from modelops.infra.providers import cloud_for, provider_config_path
 from modelops.infra.providers.cloud import CloudProvider
 from modelops.infra.ssh import public_key_from_spec

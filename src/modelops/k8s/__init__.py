@@ -5,5 +5,4 @@
 - ``postgres``: the run's in-cluster PostgreSQL (Secrets, StatefulSet + PVC, Service, idempotent init Job).
 - ``network``: NetworkPolicies (default deny; DNS, in-namespace, adaptive -> scheduler 8786, HTTPS egress).
 - ``common``: labels and the restricted security profile every pod gets; ``render``: YAML with secrets redacted.
-- ``pod``: run a container of these manifests as a local process (what the pod-equivalent tests do).
 """

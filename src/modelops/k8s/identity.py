@@ -17,11 +17,11 @@ rotated by the kubelet.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from modelops.core.naming import GUID_RULE, STORAGE_ACCOUNT_RULE
 from modelops.k8s.common import Manifest, metadata
 
 TOKEN_AUDIENCE = "api://AzureADTokenExchange"
@@ -34,8 +34,6 @@ SERVICE_ACCOUNT = "modelops-workload"
 AUTHORITY_HOST = "https://login.microsoftonline.com/"
 CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 TENANT_ID_ANNOTATION = "azure.workload.identity/tenant-id"
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 
 
 def federated_subject(namespace: str, service_account: str = SERVICE_ACCOUNT) -> str:
@@ -55,12 +53,12 @@ class WorkloadIdentity:
 
     def __post_init__(self) -> None:
         for what, value in (("client_id", self.client_id), ("tenant_id", self.tenant_id)):
-            if not GUID.match(value):
+            if not GUID_RULE.match(value):
                 raise ValueError(
                     f"workload identity {what} {value!r} is not a GUID; it is the storage stack's identity_client_id "
                     "/ identity_tenant_id output (`mops storage status`)"
                 )
-        if not ACCOUNT.match(self.storage_account):
+        if not STORAGE_ACCOUNT_RULE.match(self.storage_account):
             raise ValueError(f"storage account {self.storage_account!r} must be 3-24 lowercase letters and digits")
 
     def service_account_manifest(self, ns: str, lbls: Mapping[str, str]) -> Manifest:

@@ -224,7 +224,7 @@ def _load(spec_path: str | Path) -> StudySpec:
 
 
 def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> Any:
-    from modelops.services.fnref import resolve
+    from modelops.core.fnref import resolve
 
     try:
         factory = resolve(resolved.algorithm_ref, search_path=resolved.search_path)

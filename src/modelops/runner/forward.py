@@ -101,7 +101,7 @@ def base_parameter_sets(spec: SimulationSpec, spec_path: str | Path, runs_dir: s
 
 
 def _design(spec: SimulationSpec) -> list[dict[str, Any]]:
-    from modelops.services.fnref import resolve
+    from modelops.core.fnref import resolve
 
     design = spec.parameter_sets.design
     assert design is not None

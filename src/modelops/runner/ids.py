@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-RUN_ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+from modelops.core.naming import DNS_LABEL_RULE as RUN_ID_PATTERN  # a run id is a DNS-1123 label
 
 
 def new_run_id(study: str | None = None) -> str:

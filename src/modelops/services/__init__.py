@@ -14,7 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "DaskSimulationService": "modelops.services.dask",
-    "FnRefError": "modelops.services.fnref",
+    "FnRefError": "modelops.core.fnref",
     "GroupPipeline": "modelops.services.pipeline",
     "GroupResult": "modelops.services.tasks",
     "LocalSimulationService": "modelops.services.local",
@@ -27,7 +27,7 @@ _EXPORTS = {
     "from_ipc": "modelops.services.ipc",
     "read_replicate_outputs": "modelops.services.tasks",
     "replicate_output_path": "modelops.services.tasks",
-    "resolve": "modelops.services.fnref",
+    "resolve": "modelops.core.fnref",
     "run_group": "modelops.services.tasks",
     "run_groups": "modelops.services.pipeline",
     "to_ipc": "modelops.services.ipc",

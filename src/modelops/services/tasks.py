@@ -22,8 +22,8 @@ from typing import Any
 
 import fsspec
 
+from modelops.core.fnref import resolve
 from modelops.services.context import _plain, config_digest
-from modelops.services.fnref import resolve
 from modelops.services.ipc import from_ipc, to_ipc
 from modelops.store.cache import SimulationCache, atomic_write, code_identity, pack_outputs
 from modelops_contracts import TargetEvaluation, TargetEvaluator, make_param_id

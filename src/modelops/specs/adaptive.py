@@ -281,7 +281,7 @@ class AdaptiveSpec(SpecModel):
 
     @property
     def image(self) -> str:
-        from modelops.k8s.images import default_image
+        from modelops.core.images import default_image
 
         return self.spec.image or default_image()
 

@@ -23,7 +23,7 @@ from typing import Literal
 import yaml
 from pydantic import field_validator
 
-from modelops.infra.naming import ENVIRONMENT_RULE
+from modelops.core.naming import ENVIRONMENT_RULE
 from modelops.specs.base import SpecError, SpecModel, parse_spec, read_yaml
 
 HOME_ENV = "MODELOPS_HOME"

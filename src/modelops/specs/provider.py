@@ -32,17 +32,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.specs.base import SpecError, SpecModel, parse_spec, read_yaml
 
 # The AKS version new configs are pinned to; `mops infra doctor` checks Azure still offers it in the region.
 PINNED_AKS_VERSION = "1.33.2"
 VERSION_RULE = re.compile(r"^\d+\.\d+\.\d+$")
-UUID_RULE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 LOCATION_RULE = re.compile(r"^[a-z][a-z0-9]+$")
 VM_SIZE_RULE = re.compile(r"^Standard_[A-Za-z0-9_]+$")
-LABEL_KEY_RULE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE_RULE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 TAINT_RULE = re.compile(
     r"^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?(=[A-Za-z0-9_.-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$"
 )
@@ -50,7 +47,7 @@ ROLE_LABEL = "modelops.io/role"
 
 
 def _uuid(value: str, what: str) -> str:
-    if not UUID_RULE.match(value):
+    if not naming.GUID_RULE.match(value):
         raise ValueError(f"{what} {value!r} is not a GUID; find it with `az account show --query {what_key(what)}`")
     return value.lower()
 
@@ -70,9 +67,9 @@ def check_vm_size(value: str) -> str:
 
 def check_labels(labels: dict[str, str]) -> dict[str, str]:
     for key, value in labels.items():
-        if len(key) > 253 or not LABEL_KEY_RULE.match(key):
+        if len(key) > 253 or not naming.LABEL_KEY_RULE.match(key):
             raise ValueError(f"label key {key!r} is not a Kubernetes label key (e.g. team or example.com/team)")
-        if len(value) > 63 or not LABEL_VALUE_RULE.match(value):
+        if len(value) > 63 or not naming.LABEL_VALUE_RULE.match(value):
             raise ValueError(f"label {key}={value!r}: values are at most 63 letters, digits, '-', '_' or '.'")
     return labels
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from modelops.infra import naming, naming_clouds
+from modelops.core import naming, naming_clouds
 from modelops.specs.base import SpecModel
 
 ROLE_LABEL = "modelops.io/role"

@@ -33,13 +33,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from modelops.infra import naming
+from modelops.core import naming
+from modelops.core.fnref import FN_REF_RULE
 from modelops.specs.base import SpecModel, load_spec
 from modelops.specs.provider import AzureProviderSpec, KubeconfigProviderSpec, check_vm_size
 from modelops.specs.provider_clouds import AwsProviderSpec, GcpProviderSpec
 
 API_VERSION = "modelops/v1"
-FN_REF_RULE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 QUANTITY_RULE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
 
 # GPU models a user names in a worker group, and the smallest AKS VM size carrying one of them.

@@ -33,11 +33,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from modelops.core.fnref import FN_REF_RULE
 from modelops.redaction import password_is_marker, strip_marker_password
 from modelops.specs.base import SpecModel, load_spec
 from modelops.specs.inputs import check_scheduler_address
 
-REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LOSSES = (
     "sse",
@@ -65,7 +65,7 @@ ALGORITHM_ALIASES = {
 
 
 def _check_ref(value: str, what: str) -> str:
-    if not REF_PATTERN.match(value):
+    if not FN_REF_RULE.match(value):
         raise ValueError(
             f"{value!r} is not a reference; write {what} as 'package.module:attribute' (e.g. 'sir_model:simulate')"
         )

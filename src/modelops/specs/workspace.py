@@ -22,21 +22,16 @@ The pieces shared with the adaptive spec (resources, tolerations, image pull) li
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from modelops.core.naming import DNS_LABEL_RULE, GUID_RULE, LABEL_KEY_RULE, LABEL_VALUE_RULE, STORAGE_ACCOUNT_RULE
 from modelops.specs.base import SpecModel, load_spec
 
 API_VERSION = "modelops/v1"
-# A Kubernetes DNS-1123 label: what namespaces and object names must be.
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# Label keys may carry a DNS-subdomain prefix ("modelops.io/role").
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 
 def parse_quantity(value: str) -> Decimal:
@@ -52,7 +47,7 @@ def parse_quantity(value: str) -> Decimal:
 
 
 def check_dns_label(value: str, what: str) -> str:
-    if len(value) > 63 or not DNS_LABEL.match(value):
+    if not DNS_LABEL_RULE.match(value):  # a DNS-1123 label: what namespaces and object names must be
         raise ValueError(
             f"{what} {value!r} must be a DNS label: at most 63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -142,7 +137,7 @@ class Placement(SpecModel):
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key, val in value.items():
-            if not LABEL_KEY.match(key) or not LABEL_VALUE.match(str(val)) or len(str(val)) > 63:
+            if not LABEL_KEY_RULE.match(key) or not LABEL_VALUE_RULE.match(str(val)) or len(str(val)) > 63:
                 raise ValueError(f"node_selector {key}: {val!r} is not a valid Kubernetes label")
         return value
 
@@ -188,14 +183,14 @@ class ObjectStoreAccess(SpecModel):
     @field_validator("client_id", "tenant_id")
     @classmethod
     def _guid(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$", value):
+        if value is not None and not GUID_RULE.match(value):
             raise ValueError(f"{value!r} is not a GUID (see `mops storage status`: identity_client_id/_tenant_id)")
         return value
 
     @field_validator("storage_account")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[a-z0-9]{3,24}$", value):
+        if value is not None and not STORAGE_ACCOUNT_RULE.match(value):
             raise ValueError(f"storage account {value!r} must be 3-24 lowercase letters and digits")
         return value
 
@@ -307,13 +302,13 @@ class WorkspaceSpec(SpecModel):
 
     def namespace_for(self, environment: str) -> str:
         """The workspace's namespace: the spec's, else ``modelops-<environment>`` (one workspace per environment)."""
-        from modelops.infra.naming import workspace_namespace
+        from modelops.core.naming import workspace_namespace
 
         return self.spec.namespace or workspace_namespace(environment)
 
     @property
     def image(self) -> str:
-        from modelops.k8s.images import default_image
+        from modelops.core.images import default_image
 
         return self.spec.image or default_image()
 

@@ -212,7 +212,7 @@ def code_identity(fn_ref: str, bundle_ref: str | None, search_path: Sequence[str
             )
         return f"bundle:sha256:{digest}"
 
-    from modelops.services.fnref import add_search_path, import_module, parse
+    from modelops.core.fnref import add_search_path, import_module, parse
 
     module_name, _ = parse(fn_ref)
     add_search_path(search_path)

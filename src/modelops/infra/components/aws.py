@@ -32,7 +32,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from modelops.infra import naming_clouds
+from modelops.core import naming_clouds
 from modelops.infra.components.gpu_pool import GPU_ROLE, ROLE_LABEL
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan

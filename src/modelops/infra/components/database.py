@@ -23,7 +23,7 @@ from typing import Any
 
 import pulumi
 
-from modelops.infra import naming
+from modelops.core import naming
 
 TYPE = "modelops:infra:ManagedPostgres"
 RUN_TYPE = "modelops:adaptive:ManagedRunSecret"

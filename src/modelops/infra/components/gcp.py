@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from modelops.infra import naming_clouds
+from modelops.core import naming_clouds
 from modelops.infra.components.aws import PURPOSES, taint_args, url_env
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan

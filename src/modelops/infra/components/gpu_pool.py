@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from modelops.infra import naming
+from modelops.core import naming
 from modelops.infra.components.pools import PoolShape
 
 GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 
-from modelops.infra import naming
+from modelops.core import naming
 
 TYPE = "modelops:infra:WorkspaceIdentity"
 FEDERATION_TYPE = "modelops:infra:FederatedServiceAccount"

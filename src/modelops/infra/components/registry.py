@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 
-from modelops.infra import naming
+from modelops.core import naming
 
 TYPE = "modelops:infra:Registry"
 # Azure's built-in AcrPull role definition (the same GUID in every tenant).

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from modelops.infra import naming
+from modelops.core import naming
 
 TYPE = "modelops:infra:StateBackend"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pulumi
 
-from modelops.infra import naming
+from modelops.core import naming
 
 TYPE = "modelops:infra:Storage"
 PURPOSES = ("results", "cache", "bundles")

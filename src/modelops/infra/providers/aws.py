@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelops.infra import automation, naming, naming_clouds
+from modelops.core import naming, naming_clouds
+from modelops.infra import automation
 from modelops.infra.components.aws import EcrConfig, EksConfig, S3Config
 from modelops.infra.components.gpu_pool import gpu_pool_shape
 from modelops.infra.components.pools import PoolShape

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelops.infra import automation, naming
+from modelops.core import naming
+from modelops.infra import automation
 from modelops.infra.bindings import BindingOutputs
 from modelops.infra.components.cluster import ClusterConfig
 from modelops.infra.components.database import ManagedPostgresConfig

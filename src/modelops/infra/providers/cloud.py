@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from modelops.infra import automation, naming
+from modelops.core import naming
+from modelops.infra import automation
 from modelops.infra.bindings import BindingOutputs
 from modelops.infra.plan import CompiledPlan, StackPlan
 from modelops.specs.base import SpecError

@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from modelops.infra import automation, naming, programs
+from modelops.core import naming
+from modelops.infra import automation, programs
 from modelops.infra.bindings import (
     STORAGE_SAS_ENV,
     Address,

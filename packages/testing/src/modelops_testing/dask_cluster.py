@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.testing.services import free_port, stop_process, wait_for_port
+from modelops_testing.real_services import free_port, stop_process, wait_for_port
 
 
 class DaskClusterError(RuntimeError):

@@ -29,13 +29,13 @@ from typing import Any
 
 import pulumi
 
-from modelops.infra._fake_pulumi import load_state, save_state, write_json
+from modelops_testing._fake_pulumi_cli import load_state, save_state, write_json
 
 # -S: no site-packages at start-up; the stand-in needs only the standard library, and starts 3x faster.
 _SCRIPT = """#!{python} -S
 import sys
 sys.path[:0] = {paths!r}
-from modelops.infra._fake_pulumi import main
+from modelops_testing._fake_pulumi_cli import main
 sys.exit(main({root!r}, sys.argv[1:]))
 """
 
@@ -78,7 +78,7 @@ class FakePulumi:
         root = Path(root)
         (root / "bin").mkdir(parents=True, exist_ok=True)
         script = root / "bin" / "pulumi"
-        src = str(Path(__file__).resolve().parents[2])
+        src = str(Path(__file__).resolve().parents[1])  # the directory holding modelops_testing/
         script.write_text(_SCRIPT.format(python=sys.executable, paths=[src], root=str(root)), encoding="utf-8")
         script.chmod(0o755)
         return cls(root)

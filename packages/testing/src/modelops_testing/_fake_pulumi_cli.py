@@ -1,4 +1,4 @@
-"""The stand-in ``pulumi`` executable's body (see ``modelops.infra.testing``). Standard library only, so the
+"""The stand-in ``pulumi`` executable's body (see ``modelops_testing.fake_pulumi``). Standard library only, so the
 script can start without site-packages."""
 
 from __future__ import annotations

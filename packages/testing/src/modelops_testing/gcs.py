@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops.testing.services import ServiceUnavailable, free_port, stop_process, wait_for_port
+from modelops_testing.real_services import ServiceUnavailable, loopback_process
 
 
 @dataclass(frozen=True)
@@ -47,18 +46,10 @@ def _executable() -> str:
 @contextlib.contextmanager
 def gcs_emulator() -> Iterator[GcsServer]:
     """Run the emulator (in memory) for the block; ServiceUnavailable if it is missing or does not start."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [_executable(), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
-    except Exception as exc:
-        stop_process(proc)
-        raise ServiceUnavailable(f"gcp-storage-emulator did not start on port {port}: {exc}") from None
-    try:
+    exe = _executable()
+
+    def command(port: int) -> list[str]:
+        return [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"]
+
+    with loopback_process(command, "gcp-storage-emulator") as port:
         yield GcsServer(f"http://127.0.0.1:{port}")
-    finally:
-        stop_process(proc)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from modelops.testing.services import ServiceUnavailable, free_port, stop_process, wait_for_port
+from modelops_testing.real_services import ServiceUnavailable, loopback_process
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -46,18 +45,9 @@ def moto_s3_server() -> Iterator[S3Server]:
     """Run ``python -m moto.server`` for the block; ServiceUnavailable if moto is not installed or does not start."""
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("s3fs") is None:
         raise ServiceUnavailable("moto[server] and s3fs are not installed (dev group; aws extra: uv sync --extra aws)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, timeout=60, proc=proc)
-    except Exception as exc:
-        stop_process(proc)
-        raise ServiceUnavailable(f"moto server did not start on port {port}: {exc}") from None
-    try:
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+    with loopback_process(command, "moto server") as port:
         yield S3Server(f"http://127.0.0.1:{port}")
-    finally:
-        stop_process(proc)

@@ -1,7 +1,7 @@
 """Finding and starting the real services the tests talk to.
 
-Used by the repository's conftest.py; kept in the package (not in a test directory) so every package's tests, and
-the benchmarks, share one implementation.
+Used by the repository's conftest.py; kept in a package (not in a test directory) so every package's tests share
+one implementation. Named ``real_services`` so it is not mistaken for ``modelops.services`` (the execution services).
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 REQUIRE_ENV = "MODELOPS_REQUIRE_SERVICES"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+# The workspace root: this file is packages/testing/src/modelops_testing/ in it (the dev group installs the member
+# editable, so __file__ stays in the checkout).
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 # Azurite's well-known development account: public, documented by Microsoft, valid only against the emulator.
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -59,6 +61,25 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def loopback_process(command: Callable[[int], list[str]], what: str, timeout: float = 60.0) -> Iterator[int]:
+    """Run ``command(port)`` for the block, on a free loopback port, and yield the port once something listens.
+
+    ServiceUnavailable (naming ``what``) if it exits or does not listen within ``timeout``; stopped afterwards.
+    """
+    port = free_port()
+    proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=timeout, proc=proc)
+    except Exception as exc:
+        stop_process(proc)
+        raise ServiceUnavailable(f"{what} did not start on port {port}: {exc}") from None
+    try:
+        yield port
+    finally:
+        stop_process(proc)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------------------

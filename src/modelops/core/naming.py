@@ -25,6 +25,8 @@ property tests can check that any username produces valid names:
 - AKS Linux node pool: 1-12 lowercase letters and digits, starting with a letter;
 - blob container: 3-63 lowercase letters, digits and ``-``, starting with a letter or digit, no ``--``;
 - Kubernetes namespace: a DNS-1123 label (1-63 lowercase letters, digits and ``-``, alphanumeric at both ends);
+- Kubernetes label key: an optional DNS-subdomain prefix and ``/``, then letters, digits, ``-_.`` (alphanumeric at
+  both ends); a label value: empty, or the same characters as the key's name (callers check the 63-character limit);
 - Pulumi stack and project: letters, digits, ``-``, ``_`` and ``.``, at most 100 characters.
 """
 
@@ -43,7 +45,12 @@ DNS_PREFIX_RULE = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]{0,52}[a-zA-Z0-9])?$")
 NODE_POOL_RULE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 BLOB_CONTAINER_RULE = re.compile(r"^(?!.*--)[a-z0-9][-a-z0-9]{1,61}[a-z0-9]$")
 DNS_LABEL_RULE = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+# Label keys may carry a DNS-subdomain prefix ("modelops.io/role").
+LABEL_KEY_RULE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_VALUE_RULE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 PULUMI_NAME_RULE = re.compile(r"^[-A-Za-z0-9_.]{1,100}$")
+# Not a name ModelOps makes but one Azure assigns (tenant, subscription, client ids), checked wherever a spec takes one.
+GUID_RULE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Environments appear inside ACR and storage-account names, which allow only lowercase letters and digits.
 ENVIRONMENT_RULE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 

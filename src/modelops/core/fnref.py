@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-_REF = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<attr>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
+# The one grammar of a reference: specs validate with it, parse() splits with it.
+FN_REF_RULE = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<attr>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
 
 _instances: dict[type, Any] = {}
 _lock = threading.Lock()
@@ -30,7 +31,7 @@ def parse(ref: str) -> tuple[str, str]:
     """Split ``"package.module:attr"`` into (module, attr); FnRefError explains the expected form."""
     if not isinstance(ref, str):
         raise FnRefError(f"a function reference must be a string like 'package.module:function', got {ref!r}")
-    match = _REF.match(ref.strip())
+    match = FN_REF_RULE.match(ref.strip())
     if match is None:
         raise FnRefError(
             f"bad function reference {ref!r}: expected 'package.module:attribute' (one colon, dotted Python "

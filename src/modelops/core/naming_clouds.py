@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-from modelops.infra.naming import PREFIX, _ascii_lower, _digest, _fit, check_environment, user_slug
+from modelops.core.naming import PREFIX, _ascii_lower, _digest, _fit, check_environment, user_slug
 
 # --- The rules each name must meet ----------------------------------------------------------------------------------
 BUCKET_RULE = re.compile(r"^[a-z0-9][-a-z0-9]{1,61}[a-z0-9]$")
