@@ -123,6 +123,7 @@ _KNOWN: dict[str, tuple[int, str, str | None]] = {
     "modelops.services.fnref:FnRefError": (EXIT_INPUT, "invalid_input", None),
     "modelops.infra.naming:NamingError": (EXIT_INPUT, "invalid_input", None),
     "modelops.infra.bindings:BindingError": (EXIT_ERROR, "error", None),
+    "modelops.planes.errors:PlaneError": (EXIT_ERROR, "error", None),
     "modelops.runner.driver:RunError": (EXIT_ERROR, "run_error", None),
     "modelops.runner.plots:PlotError": (EXIT_ERROR, "error", None),
     "modelops.store.results:RunNotFound": (
