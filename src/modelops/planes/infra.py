@@ -194,7 +194,9 @@ def store_ephemeral_key(plan: StateBackendPlan) -> bool:
 
 @dataclass(frozen=True)
 class RuntimePlan:
-    """The stacks a Runtime document needs, in the order they are brought up."""
+    """The stacks a Runtime document's cluster takes, in the order they are brought up: the infra stack with its
+    pools sized by the worker groups (what `up --runtime` applies), then the registry stack when the provider
+    config enables one (what `mops registry create` applies)."""
 
     name: str
     provider: str
@@ -211,18 +213,21 @@ class RuntimePlan:
 
 
 def plan(runtime: Path) -> RuntimePlan:
-    """Compile a Runtime document, purely (no cloud calls)."""
-    from modelops.infra import providers
+    """Compile a Runtime document against its own ``provider``, purely (no cloud calls). SpecError naming each
+    worker group the cloud cannot give a pool."""
+    from modelops.infra.providers import cloud_for
+    from modelops.specs.base import SpecError
     from modelops.specs.runtime import load_runtime
 
     config = global_config()
     spec = load_runtime(runtime)
     provider = spec.spec.provider
-    plugin = providers.get(
-        provider.name,
-        environment=config.environment,
-        username=username(config, provider),
-        organization=config.organization,
-    )
-    compiled = plugin.compile(spec)
-    return RuntimePlan(compiled.name, compiled.provider, compiled.environment, compiled.stacks)
+    cloud = cloud_for(provider)
+    user = username(config, provider)
+    problems: list[tuple[str, str]] = []
+    stacks = [cloud.infra_stack(config.environment, user, spec.spec.worker_groups, problems)]
+    if problems:
+        raise SpecError(f"runtime {spec.metadata.name}", problems)
+    if cloud.registry_enabled:
+        stacks.append(cloud.registry_stack(config.environment, user, config.organization))
+    return RuntimePlan(spec.metadata.name, provider.name, config.environment, tuple(stacks))
