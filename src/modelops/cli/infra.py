@@ -127,9 +127,9 @@ def doctor(
 ) -> None:
     """Check what `mops infra up` needs: the global and provider configs, the pulumi CLI, the secrets passphrase,
     the Azure login (and subscription), and that Azure still offers the pinned AKS version in your region."""
-    from modelops.infra.doctor import run_checks
+    from modelops.planes import infra
 
-    checks = run_checks(config_file)
+    checks = infra.doctor(config_file)
     if as_json:
         print_json({"ok": all(c.status != "fail" for c in checks), "checks": [c.to_dict() for c in checks]})
     else:

@@ -23,6 +23,7 @@ from modelops.planes.stacks import (
 if TYPE_CHECKING:
     from modelops.infra.automation import PulumiContext
     from modelops.infra.components.state_backend import StateBackendConfig
+    from modelops.infra.doctor import Check
     from modelops.infra.plan import StackPlan
     from modelops.specs.config import GlobalConfig
     from modelops.specs.provider import AzureProviderSpec
@@ -134,6 +135,14 @@ def _release_resource_group(ctx: PulumiContext, config: GlobalConfig, config_fil
     plan = replace(plan, config={**plan.config, "cluster": cluster.to_dict()})
     urn = resource_group_urn(ctx.stack_name("infra").rsplit("/", 1)[-1], plan.project)
     automation.up(ctx, "infra", programs.infra_program(plan), config=plan.stack_config, target=[urn])
+
+
+def doctor(config_file: Path | None) -> list[Check]:
+    """What `up` needs, checked without changing anything: the configs, the pulumi CLI, the passphrase, the cloud
+    login and versions (each a Check with its status, detail and fix)."""
+    from modelops.infra.doctor import run_checks
+
+    return run_checks(config_file)
 
 
 def kubeconfig() -> str:
