@@ -118,3 +118,38 @@ def test_workspace_render_is_what_the_cli_prints(
 def test_scale_refuses_a_bad_group_name_before_the_cluster() -> None:
     with pytest.raises(PlaneError, match="must be a DNS label"):
         workspace.scale("Bad_Group", 2, None, None, None)
+
+
+SEED = ROOT / "tests" / "infra" / "data" / "runtime_seed.yaml"
+
+
+def test_infra_up_runtime_sizes_the_pools_it_plans(fake: FakePulumi, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up --runtime` builds the program from the same infra stack `plan` shows for those worker groups."""
+    from modelops.infra import programs
+    from modelops.infra.providers.azure import AzureCloud
+
+    monkeypatch.setattr(AzureCloud, "check_login", lambda self: "alice")
+    built: list[object] = []
+    monkeypatch.setattr(programs, "build", lambda plan, ctx=None: built.append(plan) or (lambda: None))
+    fake.set_outputs("modelops-infra-dev", {"cluster_name": "modelops-aks", "kubeconfig": "kc"}, secret=["kubeconfig"])
+    notes: list[str] = []
+    result = infra.up(PROVIDER, SEED, on_note=notes.append)
+    (plan,) = built
+    cluster = plan.config["cluster"]  # type: ignore[attr-defined]
+    assert (cluster["workload_pool"]["min"], cluster["workload_pool"]["max"]) == (2, 6)
+    assert [p["labels"]["modelops.io/worker-group"] for p in cluster["gpu_pools"]] == ["gpu-calib"]
+    assert result.stack == "modelops-infra-dev" and result.values["kubeconfig"].secret
+    assert any("stack modelops-infra-dev" in n for n in notes)
+
+
+def test_infra_up_refuses_a_runtime_with_fields_nothing_reads(fake: FakePulumi, tmp_path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load(SEED.read_text())
+    data["spec"]["algorithms"] = {"calib": {"type": "optuna", "bindings": {"workers": "default-cpu"}}}
+    path = tmp_path / "old-runtime.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["infra", "up", "--config", str(PROVIDER), "--runtime", str(path), "--json"])
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["problems"][0]["field"] == "spec.algorithms"
+    assert not fake.calls_with("up")
