@@ -13,7 +13,7 @@ import pytest
 from modelops.infra import azure_cli, programs
 from modelops.infra.automation import AzureLoginMissing, InfraError
 from modelops.infra.components.state_backend import StateBackend, StateBackendConfig
-from modelops.infra.providers.azure import AzureProvider, registry_stack
+from modelops.infra.providers.azure import registry_stack
 from modelops.infra.ssh import generate_ephemeral_public_key, public_key_from_spec
 from modelops.specs.provider import SshSpec, parse_provider
 from modelops_testing.fake_pulumi import RecordingMocks
@@ -207,12 +207,6 @@ def test_service_principal_needs_its_secret_variable(monkeypatch: pytest.MonkeyP
     assert azure_stack_config(spec)["azure-native:clientId"] == SUB
     secret = service_principal_secret(spec)["azure-native:clientSecret"]
     assert secret.secret is True and secret.value == "s3cret"
-
-
-def test_provider_dataclass_is_frozen() -> None:
-    provider = AzureProvider(environment="dev", username="a")
-    with pytest.raises(AttributeError):
-        provider.environment = "prod"  # type: ignore[misc]
 
 
 def test_infra_program_uses_the_ephemeral_key_and_exports_a_secret_kubeconfig(

@@ -15,7 +15,7 @@ from modelops.infra.components import aws as comp
 from modelops.infra.components.gpu_pool import GPU_TAINT
 from modelops.infra.providers.aws import AwsCloud
 from modelops.specs.provider import parse_provider
-from modelops.specs.runtime import WorkerGroupSpec
+from modelops.specs.runtime import WorkerPool
 from modelops_testing.fake_pulumi import RecordingMocks, resolve_outputs, run_program
 
 pytest.importorskip("pulumi_aws")
@@ -79,8 +79,8 @@ def _cloud(**over: Any) -> AwsCloud:
 
 
 GROUPS = {
-    "default-cpu": WorkerGroupSpec(profile="cpu", min=1, max=7),
-    "gpu-calib": WorkerGroupSpec(profile="gpu", min=0, max=2, gpu={"vendor": "nvidia", "count": 1, "model": "T4"}),
+    "default-cpu": WorkerPool(profile="cpu", min=1, max=7),
+    "gpu-calib": WorkerPool(profile="gpu", min=0, max=2, gpu={"vendor": "nvidia", "count": 1, "model": "T4"}),
 }
 
 
@@ -254,7 +254,7 @@ def test_storage_private_buckets_and_pod_identity(mocks: Mocks) -> None:
 
 def test_gpu_model_unknown_to_aws_is_a_problem() -> None:
     problems: list[tuple[str, str]] = []
-    groups = {"g": WorkerGroupSpec(profile="gpu", min=0, max=1, gpu={"vendor": "nvidia", "count": 1, "model": "MI300"})}
+    groups = {"g": WorkerPool(profile="gpu", min=0, max=1, gpu={"vendor": "nvidia", "count": 1, "model": "MI300"})}
     plan = _cloud().infra_stack("dev", "alice", groups, problems)
     assert plan.config["cluster"]["gpu_pools"] == []
     assert problems and problems[0][0] == "spec.workerGroups.g.gpu.model" and "T4" in problems[0][1]

@@ -14,7 +14,7 @@ from modelops.infra.components import gcp as comp
 from modelops.infra.components.gpu_pool import GPU_TAINT
 from modelops.infra.providers.gcp import GcpCloud
 from modelops.specs.provider import parse_provider
-from modelops.specs.runtime import WorkerGroupSpec
+from modelops.specs.runtime import WorkerPool
 from modelops_testing.fake_pulumi import RecordingMocks, resolve_outputs, run_program
 
 pytest.importorskip("pulumi_gcp")
@@ -57,8 +57,8 @@ def _cloud(**over: Any) -> GcpCloud:
 
 
 GROUPS = {
-    "default-cpu": WorkerGroupSpec(profile="cpu", min=2, max=9),
-    "gpu-calib": WorkerGroupSpec(profile="gpu", min=0, max=2, gpu={"vendor": "nvidia", "count": 2, "model": "T4"}),
+    "default-cpu": WorkerPool(profile="cpu", min=2, max=9),
+    "gpu-calib": WorkerPool(profile="gpu", min=0, max=2, gpu={"vendor": "nvidia", "count": 2, "model": "T4"}),
 }
 
 
@@ -140,7 +140,7 @@ def test_storage_private_buckets_bound_to_namespaces(mocks: Mocks) -> None:
 
 def test_gpu_count_on_a_fixed_gpu_machine_is_a_problem() -> None:
     problems: list[tuple[str, str]] = []
-    groups = {"g": WorkerGroupSpec(profile="gpu", min=0, max=1, gpu={"vendor": "nvidia", "count": 2, "model": "L4"})}
+    groups = {"g": WorkerPool(profile="gpu", min=0, max=1, gpu={"vendor": "nvidia", "count": 2, "model": "L4"})}
     plan = _cloud().infra_stack("dev", "alice", groups, problems)
     assert plan.config["cluster"]["gpu_pools"] == []
     assert problems == [("spec.workerGroups.g.gpu.count", "g2-standard-4 carries one GPU on GKE here; use count: 1")]

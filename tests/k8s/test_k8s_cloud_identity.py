@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from modelops.cli.workspace import object_store_access, storage_env
 from modelops.infra.bindings import (
     BindingError,
     CloudStorageBinding,
@@ -18,6 +17,7 @@ from modelops.infra.bindings import (
     storage_binding_from_outputs,
 )
 from modelops.k8s.identity import CloudPodIdentity, IdentityConfigError, cloud_pod_identity
+from modelops.planes.workspace import object_store_access, storage_env
 from modelops.specs.workspace import ObjectStoreAccess
 
 CREDENTIAL = re.compile(r"sig=|SharedAccessSignature|AccountKey|SECRET|SESSION_TOKEN|password|AZURE_", re.I)

@@ -6,15 +6,7 @@ from pathlib import Path
 
 import typer
 
-from modelops.cli.infra import (
-    CONFIG_OPTION,
-    context,
-    deployed,
-    destroy_infra,
-    global_config,
-    handled,
-    run_of,
-)
+from modelops.cli.common import CONFIG_OPTION, cloud_errors
 from modelops.cli.output import console, err_console, fail, pulumi_progress
 
 PROTECTED_ENVIRONMENTS = ("prod",)
@@ -40,42 +32,34 @@ def destroy(
     ),
 ) -> None:
     """Destroy adaptive runs, the workspace, storage, the registry and the cluster, in that order."""
-    from modelops.core import naming
-    from modelops.infra import automation
+    from modelops.planes import destroy as plane
+    from modelops.planes import stacks
 
     if not all_:
         fail("say what to destroy", hint="`mops destroy --all` tears down every stack of the environment", code=2)
-    with handled():
-        config = global_config()
-        ctx = context(config)
-        targets: list[tuple[str, str | None]] = []
-        for stack in automation.list_stacks(ctx, "adaptive"):
-            run = run_of(ctx, stack)
-            if deployed(ctx, "adaptive", run):
-                targets.append(("adaptive", run))
-        targets += [(c, None) for c in ("workspace", "storage", "registry", "infra") if deployed(ctx, c)]
-        if not targets:
+    with cloud_errors():
+        config = stacks.global_config()
+        ctx = stacks.context(config)
+        teardown = plane.teardown(ctx)
+        if not teardown.targets:
             console.print(f"nothing to destroy in environment {ctx.environment} ({ctx.backend_url})")
             return
-        names = [ctx.stack_name(c, r) for c, r in targets]
-        state_rg = naming.state_resource_group_name(ctx.environment)
-        if ("infra", None) in targets:
-            rg = automation.read_outputs(ctx, "infra").get("resource_group")
-            if rg == state_rg:  # a misconfigured resource_group must never take the state backend with it
-                fail(
-                    f"the infra stack's resource group {rg} is the state backend's; refusing to touch it",
-                    hint="set resource_group in the provider config to a workload group",
-                )
+        names = [ctx.stack_name(c, r) for c, r in teardown.targets]
         console.print("will destroy, in order:\n  " + "\n  ".join(names))
         _confirm(ctx.environment, yes, confirm_env)
-        for component, run in targets:
-            err_console.print(f"destroying {ctx.stack_name(component, run)}")
-            if component == "infra":
-                # already confirmed above: do not ask again
-                destroy_infra(ctx, config, config_file, delete_rg=delete_rg, yes=True)
-            else:
-                automation.destroy(ctx, component, run_id=run, on_output=pulumi_progress())
-        console.print(f"destroyed {len(targets)} stack(s); the state backend ({state_rg}) was not touched")
+        plane.destroy_all(
+            ctx,
+            config,
+            config_file,
+            teardown,
+            delete_rg=delete_rg,
+            on_stack=lambda stack: err_console.print(f"destroying {stack}"),
+            on_output=pulumi_progress(),
+        )
+        console.print(
+            f"destroyed {len(teardown.targets)} stack(s); the state backend ({teardown.state_resource_group}) was "
+            "not touched"
+        )
 
 
 def _confirm(environment: str, yes: bool, confirm_env: str | None) -> None:

@@ -9,14 +9,14 @@ ends as ONE message on stderr (or, with ``--json``, one JSON object on stdout) a
 never a traceback. Every message passes through :func:`modelops.redaction.redact_text` first, so an error quoting a
 storage URL (from modelops or from the science package) never prints its password.
 
-Exit codes (docs/user-guide.md, "Errors and exit codes"):
+Exit codes (docs/user-guide.md, "Errors and exit codes"; docs/architecture.md, "Exit codes"):
 
 ====  ==========================================================================================================
 0     success
 1     the command failed (a service unreachable, a cloud call refused, a run that could not start...)
 2     invalid input: a bad option, spec, config or data file (the message names the file and the field)
 3-7   cloud set-up problems with a fixed remedy (docs/cloud.md): 3 Pulumi missing, 4 passphrase missing,
-      5 not logged in to Azure, 6 stack locked, 7 stack missing
+      5 not logged in to the cloud, 6 stack locked, 7 stack missing
 10    a run started and ended ``failed`` (its records say why: `mops runs show RUN`)
 70    an internal error (a bug in ModelOps: the message says how to get the traceback to report it)
 130   interrupted (Ctrl-C); a run can be resumed with --resume RUN_ID
@@ -123,6 +123,7 @@ _KNOWN: dict[str, tuple[int, str, str | None]] = {
     "modelops.core.fnref:FnRefError": (EXIT_INPUT, "invalid_input", None),
     "modelops.core.naming:NamingError": (EXIT_INPUT, "invalid_input", None),
     "modelops.infra.bindings:BindingError": (EXIT_ERROR, "error", None),
+    "modelops.planes.errors:PlaneError": (EXIT_ERROR, "error", None),
     "modelops.runner.driver:RunError": (EXIT_ERROR, "run_error", None),
     "modelops.runner.plots:PlotError": (EXIT_ERROR, "error", None),
     "modelops.store.results:RunNotFound": (

@@ -6,19 +6,8 @@ from pathlib import Path
 
 import typer
 
-from modelops.cli.infra import (
-    CONFIG_OPTION,
-    cloud_spec,
-    context,
-    deployed,
-    destroy_component,
-    global_config,
-    handled,
-    show_outputs,
-    status_of,
-    username,
-)
-from modelops.cli.output import console, fail, pulumi_progress
+from modelops.cli.common import CONFIG_OPTION, cloud_errors, destroy_component, show_outputs, status_of
+from modelops.cli.output import console, pulumi_progress
 
 app = typer.Typer(
     help=(
@@ -37,32 +26,13 @@ def create(
     as_json: bool = typer.Option(False, "--json", help="Print the stack outputs as JSON."),
 ) -> None:
     """Create or update the registry (per-user name modelops<env>acr<user> unless acr.name or per_user: false)."""
-    from modelops.infra import automation, programs
+    from modelops.planes import registry
 
-    with handled():
-        config = global_config()
-        spec, cloud = cloud_spec(config_file, config)
-        plan = cloud.registry_stack(config.environment, username(config, spec), config.organization)
-        cloud.check_login()
-        ctx = context(config, create=True)
-        if not deployed(ctx, "infra"):
-            fail(
-                f"the registry lives in the cluster's resource group, and stack {ctx.stack_name('infra')} is not up",
-                hint="run `mops infra up` first",
-            )
-        automation.up(
-            ctx,
-            "registry",
-            programs.build(plan, ctx),
-            config={**plan.stack_config, **cloud.prepare(ctx, plan)},
-            on_output=None if as_json else pulumi_progress(),
-            plugins=plan.plugins or None,
-        )
-        values = automation.read_output_values(ctx, "registry")
-        show_outputs("registry", values, as_json, extra={"stack": plan.stack})
-        next_step = cloud.after_up(plan, {k: v.value for k, v in values.items()})
-        if next_step and not as_json:
-            console.print(next_step)
+    with cloud_errors():
+        result = registry.create(config_file, on_output=None if as_json else pulumi_progress())
+        show_outputs("registry", result.values, as_json, extra={"stack": result.stack})
+        if result.next_step and not as_json:
+            console.print(result.next_step)
 
 
 @app.command()

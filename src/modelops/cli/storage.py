@@ -6,19 +6,8 @@ from pathlib import Path
 
 import typer
 
-from modelops.cli.infra import (
-    CONFIG_OPTION,
-    cloud_spec,
-    context,
-    deployed,
-    destroy_component,
-    global_config,
-    handled,
-    show_outputs,
-    status_of,
-    username,
-)
-from modelops.cli.output import err_console, fail, pulumi_progress, styled
+from modelops.cli.common import CONFIG_OPTION, cloud_errors, destroy_component, show_outputs, status_of
+from modelops.cli.output import err_console, pulumi_progress, styled
 
 app = typer.Typer(
     help=(
@@ -37,28 +26,11 @@ def up(
     as_json: bool = typer.Option(False, "--json", help="Print the stack outputs (SAS hidden) as JSON."),
 ) -> None:
     """Create or update the storage account and its containers; every run issues a fresh SAS token."""
-    from modelops.infra import automation, programs
+    from modelops.planes import storage
 
-    with handled():
-        config = global_config()
-        spec, cloud = cloud_spec(config_file, config)
-        plan = cloud.storage_stack(config.environment, username(config, spec), config.organization)
-        cloud.check_login()
-        ctx = context(config, create=True)
-        if not deployed(ctx, "infra"):
-            fail(
-                f"storage lives in the cluster's resource group, and stack {ctx.stack_name('infra')} is not up",
-                hint="run `mops infra up` first",
-            )
-        automation.up(
-            ctx,
-            "storage",
-            programs.build(plan, ctx),
-            config={**plan.stack_config, **cloud.prepare(ctx, plan)},
-            on_output=None if as_json else pulumi_progress(),
-            plugins=plan.plugins or None,
-        )
-        show_outputs("storage", automation.read_output_values(ctx, "storage"), as_json, extra={"stack": plan.stack})
+    with cloud_errors():
+        result = storage.up(config_file, on_output=None if as_json else pulumi_progress())
+        show_outputs("storage", result.values, as_json, extra={"stack": result.stack})
 
 
 @app.command()
@@ -85,17 +57,17 @@ def env() -> None:
     `mops run --runs-dir az://results/...`). The SAS token is a secret: do not paste the output anywhere."""
     import shlex
 
-    from modelops.infra import automation
-    from modelops.infra.bindings import StorageBinding
+    from modelops.planes import storage
 
-    with handled():
-        outputs = automation.read_outputs(context(global_config()), "storage")
-        if isinstance(outputs.get("env"), dict):  # a store reached by workload identity: URLs only, no secret
-            for key, value in outputs["env"].items():
+    with cloud_errors():
+        access = storage.shell_access()
+        if access.identity_env is not None:  # a store reached by workload identity: URLs only, no secret
+            for key, value in access.identity_env.items():
                 typer.echo(f"export {key}={shlex.quote(str(value))}")
             err_console.print(styled("[dim]access comes from your own cloud login (or the pods' workload identity)[/]"))
             return
-        binding = StorageBinding.from_outputs(outputs)
+        binding = access.binding
+        assert binding is not None
     for key, value in {**binding.public_env(), **binding.secret_env()}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
     if binding.mode == "sas":

@@ -7,12 +7,12 @@ Map of the package (pure first, effects last):
   name (resource groups, ACR, storage, AKS, node pools, namespaces, stacks and stack references, AWS and Google
   Cloud names), each valid for the rule it must meet.
 - ``bindings``    frozen dataclasses one plane hands the next (ClusterBinding, RegistryBinding, StorageBinding,
-                  DaskBinding, PostgresBinding, BindingOutputs), built from stack outputs with ``from_outputs``.
-- ``plan``        CompiledPlan / StackPlan and the ProviderPlugin protocol (``compile`` pure, ``apply`` effects).
-- ``providers``   ``azure`` (infra, registry and storage stacks, then the workspace and adaptive planes) and
-                  ``kubeconfig`` (an existing cluster: the workspace and adaptive planes only); ``aws`` and ``gcp``
-                  (EKS/GKE, ECR/Artifact Registry, S3/GCS); ``cloud`` is the CloudProvider protocol the cloud CLI
-                  uses, so no command names a cloud.
+                  DaskBinding, PostgresBinding), built from stack outputs with ``from_outputs``.
+- ``plan``        StackPlan: one stack a provider planned, purely, before anything is applied.
+- ``providers``   ``azure`` (RG + AKS, ACR, blob storage), ``aws`` and ``gcp`` (EKS/GKE, ECR/Artifact Registry,
+                  S3/GCS): the infra, registry and storage stacks; ``cloud`` is the CloudProvider protocol the
+                  planes use, so no command names a cloud. An existing cluster (a kubeconfig) has no cloud stacks.
+- ``naming_clouds`` the AWS and Google Cloud names (buckets, clusters, repositories), each valid for its rule.
 - ``components``  thin Pulumi ComponentResources: ``cluster`` (RG + AKS), ``gpu_pool``, ``registry`` (ACR +
                   AcrPull), ``storage`` (account, containers, SAS); ``aws`` and ``gcp`` (each cloud's cluster,
                   registry and storage, and the programs their plans name); the workspace/adaptive planes add theirs.

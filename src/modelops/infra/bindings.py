@@ -12,9 +12,6 @@ Stack outputs are the only state; a binding is a typed view of one stack's outpu
 Inside a Pulumi program the same keys are read with ``pulumi.StackReference(naming.stack_reference(...))``;
 ``OUTPUTS`` on each class lists them, so a program and the CLI never disagree on a key. Secret fields are excluded
 from ``repr`` so a binding can be logged safely.
-
-``BindingOutputs`` is what ``ProviderPlugin.apply`` returns per stack: environment variables, references to secrets
-(never their values), and network addresses.
 """
 
 from __future__ import annotations
@@ -252,35 +249,3 @@ class PostgresBinding(_Binding):
     postgres_host: str | None = None
     postgres_port: int | None = None
     postgres_database: str | None = None
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """A reference to a secret value: a Kubernetes Secret key, or a secret stack output. Never the value."""
-
-    name: str
-    key: str
-    namespace: str | None = None
-
-
-@dataclass(frozen=True)
-class Address:
-    """A network endpoint, e.g. ``Address("dask-scheduler.modelops-dev", 8786, "tcp")``."""
-
-    host: str
-    port: int | None = None
-    scheme: str = "https"
-
-    def __str__(self) -> str:
-        port = f":{self.port}" if self.port is not None else ""
-        return f"{self.scheme}://{self.host}{port}"
-
-
-@dataclass(frozen=True)
-class BindingOutputs:
-    """What applying one stack hands to the runners: env (plain), secret references, addresses."""
-
-    stack: str
-    env: Mapping[str, str] = field(default_factory=dict)
-    secrets: Mapping[str, SecretRef] = field(default_factory=dict)
-    addresses: Mapping[str, Address] = field(default_factory=dict)

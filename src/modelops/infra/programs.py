@@ -5,8 +5,8 @@
     automation.up(ctx, stack_plan.component, program, config=stack_plan.stack_config)
 
 Stacks read each other's outputs through ``pulumi.StackReference(stack_plan.reads[component])``. The workspace and
-adaptive planes plug in by exposing ``program_from_plan(stack_plan, ctx) -> program`` in
-``modelops.infra.components.workspace`` / ``.adaptive``.
+adaptive stacks are built from their own specs (``components.workspace.workspace_program``,
+``components.adaptive.adaptive_program``), not from plans.
 """
 
 from __future__ import annotations
@@ -148,21 +148,14 @@ PROGRAMS: dict[str, ProgramFactory] = {
 
 
 def build(plan: StackPlan, ctx: PulumiContext | None = None) -> PulumiProgram:
-    """The program for a planned stack: the factory the plan names (``module:function``), else this module's, else
-    the workspace/adaptive planes' in their component modules."""
+    """The program for a planned stack: the factory the plan names (``module:function``), else this module's."""
     if plan.program:
         module_name, _, attr = plan.program.partition(":")
         return getattr(importlib.import_module(module_name), attr)(plan, ctx)
     factory = PROGRAMS.get(plan.component)
     if factory is None:
-        try:
-            module = importlib.import_module(f"modelops.infra.components.{plan.component}")
-        except ImportError:
-            module = None
-        factory = getattr(module, "program_from_plan", None)
-    if factory is None:
         raise InfraError(
-            f"this installation cannot apply the {plan.component} stack from a runtime plan",
+            f"no program builds the {plan.component} stack from a plan",
             hint=f"bring it up with `mops {plan.component} up`",
         )
     return factory(plan, ctx)

@@ -181,16 +181,3 @@ def adaptive_program(
         pulumi.export("runs_dir", plan.runs_dir)
 
     return program
-
-
-def program_from_plan(plan: Any, ctx: Any) -> Any:
-    """Cloud part 1's hook for a Runtime plan's adaptive stacks: a run needs a study, which a Runtime algorithm
-    does not name, so this explains how to start it instead of guessing one."""
-    from modelops.infra.automation import InfraError
-
-    run = plan.run_id or "RUN"
-    raise InfraError(
-        f"the Runtime plan's algorithm {run!r} names no study, and a run on the cluster is `mops run STUDY`",
-        hint=f"the plan's workspace is up; start the run with `mops adaptive up ADAPTIVE.yaml --run-id {run}` "
-        "(an adaptive spec names the study; see docs/kubernetes.md)",
-    )

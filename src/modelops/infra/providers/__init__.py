@@ -1,18 +1,17 @@
-"""Provider plugins: ``azure`` (Azure from zero) and ``kubeconfig`` (an existing cluster) compile Runtime
-documents; ``azure``, ``aws`` and ``gcp`` also run the cloud CLI (``mops infra|registry|storage``) from a provider
-config through :func:`cloud_for`. Adding a provider is one line in ``CLOUDS`` (and ``PROVIDER_SPECS`` in
-``modelops.specs.provider``); nothing outside this package names a cloud.
+"""Cloud providers: ``azure``, ``aws`` and ``gcp`` plan and prepare the infra, registry and storage stacks from a
+provider config (or a Runtime document's ``provider``) through :func:`cloud_for`. Adding a provider is one line in
+``CLOUDS`` (and ``PROVIDER_SPECS`` in ``modelops.specs.provider``); nothing outside this package names a cloud. An
+existing cluster (``provider: kubeconfig``) has no cloud stacks: the workspace and adaptive planes take its
+kubeconfig directly.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelops.infra.automation import InfraError, PulumiContext
-from modelops.infra.plan import ProviderPlugin
+from modelops.infra.automation import InfraError
 from modelops.infra.providers.cloud import CloudProvider
 from modelops.specs.config import GlobalConfig, modelops_home
 
@@ -34,32 +33,6 @@ def cloud_for(spec: Any) -> CloudProvider:
         )
     module, _, cls = CLOUDS[kind].partition(":")
     return getattr(importlib.import_module(module), cls)(spec)
-
-
-# provider name -> the ProviderPlugin class ("module:Class") that compiles Runtime documents; one line per provider.
-PLUGINS = {
-    "azure": "modelops.infra.providers.azure:AzureProvider",
-    "kubeconfig": "modelops.infra.providers.kubeconfig:KubeconfigProvider",
-    "aws": "modelops.infra.providers.aws:AwsProvider",
-    "gcp": "modelops.infra.providers.gcp:GcpProvider",
-}
-
-
-def get(
-    name: str,
-    *,
-    environment: str,
-    username: str,
-    organization: str | None = None,
-    context: Callable[[], PulumiContext] | None = None,
-) -> ProviderPlugin:
-    """The plugin called ``name`` for this environment and user; ``context`` makes the Pulumi context ``apply``
-    uses (only called when applying, so compiling needs no CLI or passphrase)."""
-    if name not in PLUGINS:
-        raise ValueError(f"unknown provider {name!r}; use one of {', '.join(PLUGINS)}")
-    module, _, cls = PLUGINS[name].partition(":")
-    plugin = getattr(importlib.import_module(module), cls)
-    return plugin(environment=environment, username=username, organization=organization, context=context)
 
 
 def provider_config_path(option: Path | None, config: GlobalConfig) -> Path:

@@ -1,5 +1,5 @@
 """The AWS provider: VPC + EKS (infra stack), ECR repositories (registry stack), S3 buckets with IRSA / EKS Pod
-Identity (storage stack). Plans are pure (``compile`` of a provider config); ``check_login`` asks AWS STS who the
+Identity (storage stack). Plans are pure (built from a provider config); ``check_login`` asks AWS STS who the
 credentials belong to, with bounded timeouts.
 
     cloud = AwsCloud(load_provider("examples/providers/aws.yaml"))
@@ -20,7 +20,6 @@ from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan
 from modelops.infra.providers.cloud import (
     CloudLoginMissing,
-    CloudPlugin,
     Note,
     Problems,
     cloud_stack_plan,
@@ -30,7 +29,7 @@ from modelops.infra.providers.cloud import (
 )
 from modelops.specs.base import SpecError
 from modelops.specs.provider_clouds import ROLE_LABEL, AwsProviderSpec
-from modelops.specs.runtime import WorkerGroupSpec
+from modelops.specs.runtime import WorkerPool
 
 if TYPE_CHECKING:
     from modelops.infra.doctor import Check
@@ -67,7 +66,7 @@ def cluster_config(
     spec: AwsProviderSpec,
     environment: str,
     username: str,
-    worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+    worker_groups: Mapping[str, WorkerPool] | None = None,
     problems: Problems | None = None,
 ) -> EksConfig:
     problems = problems if problems is not None else []
@@ -128,7 +127,7 @@ class AwsCloud:
         self,
         environment: str,
         username: str,
-        worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+        worker_groups: Mapping[str, WorkerPool] | None = None,
         problems: Problems | None = None,
     ) -> StackPlan:
         cluster = cluster_config(self.spec, environment, username, worker_groups, problems)
@@ -278,10 +277,3 @@ def eks_versions(spec: AwsProviderSpec) -> list[str]:
     data = _call(spec, "eks", "describe_cluster_versions")
     versions = {str(v.get("clusterVersion")) for v in data.get("clusterVersions", []) if v.get("clusterVersion")}
     return sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")), reverse=True)
-
-
-class AwsProvider(CloudPlugin):
-    """ProviderPlugin for ``name: aws`` in a Runtime document."""
-
-    name = "aws"
-    cloud_class = AwsCloud

@@ -1,8 +1,6 @@
-"""The Azure provider: resource group, AKS (with GPU pools for GPU worker groups), optional ACR and storage, then the
-workspace and adaptive planes on that cluster. ``compile`` is pure; ``apply`` runs the stacks in order.
-
-The pure pieces are also used on their own by ``mops infra up`` / ``registry create`` / ``storage up``, which work
-from the provider config alone (no Runtime document).
+"""The Azure provider: resource group and AKS (with a GPU pool per GPU worker group of a Runtime document), ACR
+and storage, each a stack of its own. The plans are pure; ``AzureCloud`` is what ``mops infra|registry|storage``
+(through ``modelops.planes``) ask of it.
 """
 
 from __future__ import annotations
@@ -13,21 +11,20 @@ from typing import Any
 
 from modelops.core import naming
 from modelops.infra import automation
-from modelops.infra.bindings import BindingOutputs
 from modelops.infra.components.cluster import ClusterConfig
 from modelops.infra.components.database import ManagedPostgresConfig
 from modelops.infra.components.gpu_pool import gpu_pool_shape
 from modelops.infra.components.pools import PoolShape
 from modelops.infra.components.registry import RegistryConfig
 from modelops.infra.components.storage import PURPOSES, StorageConfig
-from modelops.infra.plan import CompiledPlan, StackPlan
-from modelops.infra.providers.common import Problems, apply_plan, check_bindings, plane_stacks
+from modelops.infra.plan import StackPlan
 from modelops.infra.ssh import SSH_CONFIG_KEY, generate_ephemeral_public_key
 from modelops.specs.base import SpecError
 from modelops.specs.provider import ROLE_LABEL, AzureProviderSpec
-from modelops.specs.runtime import GPU_VM_SIZES, ObjectStoreSpec, RuntimeSpec, WorkerGroupSpec
+from modelops.specs.runtime import GPU_VM_SIZES, WorkerPool
 
 MAX_GPU_POOLS = 10
+Problems = list[tuple[str, str]]
 
 
 def resource_group(spec: AzureProviderSpec, environment: str, username: str) -> str:
@@ -38,7 +35,7 @@ def cluster_config(
     spec: AzureProviderSpec,
     environment: str,
     username: str,
-    worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+    worker_groups: Mapping[str, WorkerPool] | None = None,
     problems: Problems | None = None,
 ) -> ClusterConfig:
     """The cluster from the provider config, widened by the Runtime's worker groups: CPU groups share the workload
@@ -142,12 +139,8 @@ def registry_config(spec: AzureProviderSpec, environment: str, username: str) ->
     )
 
 
-def storage_config(
-    spec: AzureProviderSpec, environment: str, object_store: ObjectStoreSpec | None = None
-) -> StorageConfig:
+def storage_config(spec: AzureProviderSpec, environment: str) -> StorageConfig:
     containers = {p: p for p in PURPOSES}
-    if object_store is not None:
-        containers["results"] = object_store.bucket
     return StorageConfig(
         environment=environment,
         sku=spec.storage.sku,
@@ -197,7 +190,7 @@ def infra_stack(
     spec: AzureProviderSpec,
     environment: str,
     username: str,
-    worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+    worker_groups: Mapping[str, WorkerPool] | None = None,
     problems: Problems | None = None,
 ) -> StackPlan:
     cluster = cluster_config(spec, environment, username, worker_groups, problems)
@@ -228,17 +221,12 @@ def registry_stack(spec: AzureProviderSpec, environment: str, username: str, org
     )
 
 
-def storage_stack(
-    spec: AzureProviderSpec,
-    environment: str,
-    organization: str | None,
-    object_store: ObjectStoreSpec | None = None,
-) -> StackPlan:
+def storage_stack(spec: AzureProviderSpec, environment: str, organization: str | None) -> StackPlan:
     return StackPlan(
         component="storage",
         stack=naming.stack_name("storage", environment),
         project=naming.project_name("storage"),
-        config={"storage": storage_config(spec, environment, object_store).to_dict(), **_auth(spec)},
+        config={"storage": storage_config(spec, environment).to_dict(), **_auth(spec)},
         stack_config=azure_stack_config(spec),
         reads={"infra": naming.stack_reference("infra", environment, organization=organization)},
     )
@@ -262,60 +250,6 @@ def service_principal_secret(spec: AzureProviderSpec) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class AzureProvider:
-    """ProviderPlugin for Azure from zero."""
-
-    environment: str
-    username: str
-    organization: str | None = None
-    context: Callable[[], automation.PulumiContext] | None = None
-    name: str = "azure"
-
-    def compile(self, spec: RuntimeSpec) -> CompiledPlan:
-        provider = spec.spec.provider
-        if provider.name != "azure":
-            raise SpecError(spec.metadata.name, [("spec.provider.name", "this plan needs provider name: azure")])
-        assert isinstance(provider, AzureProviderSpec)
-        problems = check_bindings(spec)
-        if not provider.aks.managed:
-            problems.append(
-                (
-                    "spec.provider.aks.managed",
-                    "the azure provider creates the AKS cluster; for an existing cluster use provider name: "
-                    "kubeconfig with a kubeconfig from `az aks get-credentials`",
-                )
-            )
-        store = spec.spec.object_store
-        infra = infra_stack(provider, self.environment, self.username, spec.spec.worker_groups, problems)
-        if problems:
-            raise SpecError(f"runtime {spec.metadata.name}", problems)
-        stacks = [infra]
-        reads = {"infra": naming.stack_reference("infra", self.environment, organization=self.organization)}
-        if provider.acr is not None and provider.acr.enabled:
-            stacks.append(registry_stack(provider, self.environment, self.username, self.organization))
-            reads["registry"] = naming.stack_reference("registry", self.environment, organization=self.organization)
-        if store is not None and store.managed:
-            stacks.append(storage_stack(provider, self.environment, self.organization, store))
-            reads["storage"] = naming.stack_reference("storage", self.environment, organization=self.organization)
-        stacks += plane_stacks(spec, self.environment, self.organization, cluster={"source": "infra"}, reads=reads)
-        return CompiledPlan(
-            name=spec.metadata.name, provider=self.name, environment=self.environment, stacks=tuple(stacks)
-        )
-
-    def apply(self, plan: CompiledPlan) -> dict[str, BindingOutputs]:
-        if self.context is None:
-            raise automation.InfraError("AzureProvider.apply needs a Pulumi context (pass context=...)")
-        ctx = self.context()
-
-        def prepare(stack: StackPlan) -> Mapping[str, Any]:
-            if stack.component == "infra":
-                ensure_ephemeral_key(ctx, stack.config.get("ssh", {}).get("mode", "ephemeral"))
-            return secret_config_for(stack)
-
-        return apply_plan(plan, ctx, prepare=prepare)
-
-
-@dataclass(frozen=True)
 class AzureCloud:
     """CloudProvider for ``provider: azure``: the cloud CLI's view of the functions above."""
 
@@ -326,7 +260,7 @@ class AzureCloud:
         self,
         environment: str,
         username: str,
-        worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+        worker_groups: Mapping[str, WorkerPool] | None = None,
         problems: Problems | None = None,
     ) -> StackPlan:
         return infra_stack(self.spec, environment, username, worker_groups, problems)

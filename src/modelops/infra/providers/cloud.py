@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from modelops.core import naming
 from modelops.infra import automation
-from modelops.infra.bindings import BindingOutputs
-from modelops.infra.plan import CompiledPlan, StackPlan
-from modelops.specs.base import SpecError
-from modelops.specs.runtime import RuntimeSpec, WorkerGroupSpec
+from modelops.infra.plan import StackPlan
+from modelops.specs.runtime import WorkerPool
 
 if TYPE_CHECKING:
     from modelops.infra.doctor import Check
@@ -45,7 +42,7 @@ class CloudProvider(Protocol):
         self,
         environment: str,
         username: str,
-        worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+        worker_groups: Mapping[str, WorkerPool] | None = None,
         problems: Problems | None = None,
     ) -> StackPlan: ...
 
@@ -53,7 +50,7 @@ class CloudProvider(Protocol):
 
     @property
     def registry_enabled(self) -> bool:
-        """Whether the provider config asks for a registry (a Runtime plan then includes the registry stack)."""
+        """Whether the provider config asks for a registry (`mops infra plan` then lists the registry stack)."""
         ...
 
     def storage_stack(self, environment: str, username: str, organization: str | None) -> StackPlan: ...
@@ -111,20 +108,18 @@ def require_extra(module: str, extra: str, cloud: str) -> None:
         )
 
 
-def workload_bounds(
-    pool_min: int, pool_max: int, worker_groups: Mapping[str, WorkerGroupSpec] | None
-) -> tuple[int, int]:
+def workload_bounds(pool_min: int, pool_max: int, worker_groups: Mapping[str, WorkerPool] | None) -> tuple[int, int]:
     """The workload pool's autoscaler bounds: the config's, widened to the sum of the CPU worker groups' nodes."""
     cpu = [g for g in (worker_groups or {}).values() if g.profile == "cpu"]
     return max(pool_min, sum(g.min for g in cpu)), max(pool_max, sum(g.max for g in cpu))
 
 
 def gpu_groups(
-    worker_groups: Mapping[str, WorkerGroupSpec] | None,
+    worker_groups: Mapping[str, WorkerPool] | None,
     problems: Problems,
     known: Mapping[str, Any],
     cloud: str,
-) -> list[tuple[int, str, WorkerGroupSpec, Any]]:
+) -> list[tuple[int, str, WorkerPool, Any]]:
     """The GPU worker groups with their index and the cloud's machine for ``gpu.model`` (from ``known``); a group
     whose model the cloud does not offer, or that names an Azure ``vm_size``, becomes a problem."""
     groups = [(name, g) for name, g in (worker_groups or {}).items() if g.profile == "gpu"]
@@ -148,54 +143,3 @@ def gpu_groups(
             continue
         found.append((index, name, group, known[model]))
     return found
-
-
-@dataclass(frozen=True)
-class CloudPlugin:
-    """ProviderPlugin for a cloud that has a CloudProvider: a Runtime compiles to its infra stack (pools sized by the
-    worker groups), its registry stack when the config enables one, then the workspace and adaptive planes on that
-    cluster. Subclasses name the cloud and its CloudProvider class."""
-
-    environment: str
-    username: str
-    organization: str | None = None
-    context: Callable[[], automation.PulumiContext] | None = None
-    name: ClassVar[str] = ""
-    cloud_class: ClassVar[Callable[[Any], CloudProvider]]
-
-    def compile(self, spec: RuntimeSpec) -> CompiledPlan:
-        from modelops.infra.providers.common import check_bindings, plane_stacks
-
-        provider = spec.spec.provider
-        if provider.name != self.name:
-            raise SpecError(spec.metadata.name, [("spec.provider.name", f"this plan needs provider name: {self.name}")])
-        cloud = self.cloud_class(provider)
-        problems = check_bindings(spec)
-        infra = cloud.infra_stack(self.environment, self.username, spec.spec.worker_groups, problems)
-        store = spec.spec.object_store
-        if store is not None and store.managed:
-            problems.append(
-                (
-                    "spec.objectStore.managed",
-                    f"the workspace plane hands workers Azure storage credentials only; on {self.name} bring the "
-                    "buckets up with `mops storage up`, set managed: false and point runs at them (s3:// or gs://)",
-                )
-            )
-        if problems:
-            raise SpecError(f"runtime {spec.metadata.name}", problems)
-        reads = {"infra": naming.stack_reference("infra", self.environment, organization=self.organization)}
-        stacks = [infra]
-        if cloud.registry_enabled:
-            stacks.append(cloud.registry_stack(self.environment, self.username, self.organization))
-            reads["registry"] = naming.stack_reference("registry", self.environment, organization=self.organization)
-        stacks += plane_stacks(spec, self.environment, self.organization, cluster={"source": "infra"}, reads=reads)
-        return CompiledPlan(
-            name=spec.metadata.name, provider=self.name, environment=self.environment, stacks=tuple(stacks)
-        )
-
-    def apply(self, plan: CompiledPlan) -> dict[str, BindingOutputs]:
-        from modelops.infra.providers.common import apply_plan
-
-        if self.context is None:
-            raise automation.InfraError(f"{type(self).__name__}.apply needs a Pulumi context (pass context=...)")
-        return apply_plan(plan, self.context())

@@ -18,7 +18,6 @@ from modelops.infra.components.pools import PoolShape
 from modelops.infra.plan import StackPlan
 from modelops.infra.providers.cloud import (
     CloudLoginMissing,
-    CloudPlugin,
     Note,
     Problems,
     cloud_stack_plan,
@@ -28,7 +27,7 @@ from modelops.infra.providers.cloud import (
 )
 from modelops.specs.base import SpecError
 from modelops.specs.provider_clouds import ROLE_LABEL, GcpProviderSpec
-from modelops.specs.runtime import WorkerGroupSpec
+from modelops.specs.runtime import WorkerPool
 
 if TYPE_CHECKING:
     from modelops.infra.doctor import Check
@@ -62,7 +61,7 @@ def cluster_config(
     spec: GcpProviderSpec,
     environment: str,
     username: str,
-    worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+    worker_groups: Mapping[str, WorkerPool] | None = None,
     problems: Problems | None = None,
 ) -> GkeConfig:
     problems = problems if problems is not None else []
@@ -127,7 +126,7 @@ class GcpCloud:
         self,
         environment: str,
         username: str,
-        worker_groups: Mapping[str, WorkerGroupSpec] | None = None,
+        worker_groups: Mapping[str, WorkerPool] | None = None,
         problems: Problems | None = None,
     ) -> StackPlan:
         cluster = cluster_config(self.spec, environment, username, worker_groups, problems)
@@ -226,10 +225,3 @@ def application_default_identity() -> str:
     except google.auth.exceptions.TransportError as exc:
         raise automation.InfraError(f"could not reach Google Cloud: {exc}", hint="check the network") from None
     return str(getattr(credentials, "service_account_email", None) or "user credentials (gcloud)")
-
-
-class GcpProvider(CloudPlugin):
-    """ProviderPlugin for ``name: gcp`` in a Runtime document."""
-
-    name = "gcp"
-    cloud_class = GcpCloud
