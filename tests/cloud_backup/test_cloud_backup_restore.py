@@ -15,8 +15,8 @@ import psycopg
 import pytest
 import yaml
 
-from modelops.infra.pg_backup import list_backups
 from modelops.k8s.backup import dump_command
+from modelops.store.backups import list_backups
 from modelops.store.results import RunStore
 from modelops_testing.real_services import Azurite, Postgres
 

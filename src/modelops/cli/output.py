@@ -138,7 +138,7 @@ _KNOWN: dict[str, tuple[int, str, str | None]] = {
     "modelops.k8s.identity:IdentityConfigError": (EXIT_INPUT, "invalid_input", None),
     "modelops.k8s.managed_store:ManagedStoreError": (EXIT_INPUT, "invalid_input", None),
     "modelops.infra.pg_bootstrap:BootstrapError": (EXIT_ERROR, "store_error", None),
-    "modelops.infra.pg_backup:BackupError": (EXIT_ERROR, "store_error", None),
+    "modelops.store.backups:BackupError": (EXIT_ERROR, "store_error", None),
     "modelops.runner.forward:ForwardError": (EXIT_ERROR, "run_error", None),
     "modelops.services.dask:ClusterConnectionError": (EXIT_ERROR, "connection_error", None),
     "modelops.services.versions:ClusterVersionError": (EXIT_ERROR, "connection_error", None),

@@ -344,7 +344,7 @@ def build_adaptive(
         env_from.append({"secretRef": {"name": plan.postgres.runtime_secret}})
         backup = body.central_store.backup
         if backup is not None:
-            from modelops.infra.pg_backup import default_backups_url
+            from modelops.store.backups import default_backups_url
 
             if backup.url is None and plan.runs_url is None:
                 raise K8sConfigError(

@@ -3,7 +3,7 @@
 Two steps in one pod: an init container from the PostgreSQL image (its `pg_dump` matches the server's major
 version) dumps the study database in custom format into an emptyDir, as the runtime role that owns it; then the
 modelops image uploads the file to the object store and keeps the newest ``keep`` (`mops adaptive backup-store`,
-modelops.infra.pg_backup). ``concurrencyPolicy: Forbid``: a slow dump is never overlapped by the next one. The
+modelops.store.backups). ``concurrencyPolicy: Forbid``: a slow dump is never overlapped by the next one. The
 managed store needs none of this: Azure keeps its own backups (``backup_retention_days``, point-in-time restore).
 """
 

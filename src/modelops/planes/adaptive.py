@@ -375,7 +375,7 @@ def bootstrap_store(
 
 def backup_store(file: Path, to: str, run_id: str, keep: int) -> tuple[str, list[str]]:
     """The backup CronJob's upload step: store the dump, delete the oldest beyond ``keep``; (url, removed)."""
-    from modelops.infra.pg_backup import BackupError, upload
+    from modelops.store.backups import BackupError, upload
 
     try:
         url, removed = upload(file, to, run_id, keep)
@@ -386,7 +386,7 @@ def backup_store(file: Path, to: str, run_id: str, keep: int) -> tuple[str, list
 
 def restore_source(source: str, backups: str | None, runs_dir: str | None, run_id: str) -> str:
     """The backup URL ``source`` names (a URL, a file under the run's backups, or ``latest``)."""
-    from modelops.infra.pg_backup import BackupError, default_backups_url, resolve
+    from modelops.store.backups import BackupError, default_backups_url, resolve
 
     try:
         where = backups or (default_backups_url(runs_dir, run_id) if runs_dir else None)
@@ -399,7 +399,7 @@ def restore(url: str) -> None:
     """Replace the database libpq's PG* variables name with the backup at ``url``, all or nothing."""
     import tempfile
 
-    from modelops.infra.pg_backup import BackupError, fetch, pg_restore
+    from modelops.store.backups import BackupError, fetch, pg_restore
 
     try:
         with tempfile.TemporaryDirectory(prefix="mops-restore-") as tmp:
