@@ -19,6 +19,7 @@ from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
 
 if TYPE_CHECKING:
+    from modelops.specs.simulation import SimulationSpec
     from modelops.store.results import RunStore
 
 EVALUATOR_REF = "calabaria.targets:TargetSet.from_config"
@@ -203,7 +204,7 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
     )
 
 
-def bundle_ref_for(spec: StudySpec, spec_path: str | Path) -> tuple[str | None, tuple[str, ...]]:
+def bundle_ref_for(spec: StudySpec | SimulationSpec, spec_path: str | Path) -> tuple[str | None, tuple[str, ...]]:
     """The study's bundle ref (pushing the project directory if it changed) and where its code is locally.
 
     Workers fetch the bundle by ref; the local directory is only for checking the study in this process.

@@ -196,7 +196,7 @@ class TableLease:
             "mysql": "UNIX_TIMESTAMP(NOW(6))",
         }.get(self.dialect)
         # Any other dialect falls back to this machine's clock (right when all runners share one machine's time).
-        self._clock = sa.literal_column(clock) if clock else None
+        self._clock: Any = sa.literal_column(clock) if clock else None
         _retry_creation(lambda: self.table.metadata.create_all(self.engine, checkfirst=True))
 
     def _now(self) -> Any:
@@ -208,10 +208,13 @@ class TableLease:
         rows = [{"trial_id": tid, "expires_at": self._now() + self.seconds} for tid in tids]
         if self.dialect in ("postgresql", "sqlite"):
             if self.dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                stmt: Any = pg_insert(self.table).values(rows)
             else:
-                from sqlalchemy.dialects.sqlite import insert
-            stmt = insert(self.table).values(rows)
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                stmt = sqlite_insert(self.table).values(rows)
             if replace:
                 return stmt.on_conflict_do_update(
                     index_elements=["trial_id"], set_={"expires_at": stmt.excluded.expires_at}
@@ -230,6 +233,7 @@ class TableLease:
                 conn.execute(stmt)
                 return
             for tid in tids:  # a dialect without upsert: update, else insert
+                done: Any
                 if replace:
                     done = conn.execute(
                         self.table.update()
