@@ -46,23 +46,18 @@ from modelops.store import manifest as manifests
 from modelops_contracts import MAX_DIAGNOSTICS_BYTES, SeedInfo, TrialResult, TrialStatus, UniqueParameterSet
 
 if TYPE_CHECKING:
+    from modelops.services.context import RunContext
+    from modelops.services.pipeline import GroupPipeline
+    from modelops.services.protocol import ExecutionService
+    from modelops.services.tasks import GroupResult
     from modelops.store.results import RunStore
 
-# The record layout's names (modelops.store.results): repeated here so importing the driver does not import polars
-# and fsspec, which the runner needs only after it has started the workers (tests check that the two agree).
-PARAM_PREFIX = "param."
-LOSS_PREFIX = "loss."
+# The record's file names (modelops.store.results): repeated here so importing the driver does not import polars
+# and fsspec, which the runner needs only after it has started the workers (tests check that the two agree). The
+# rows themselves are built by modelops.store.results, beside their schema.
 MANIFEST = "manifest.json"
 SPEC = "spec.yaml"
 STUDY = "study.json"
-
-
-def clean_float(value: Any) -> float | None:
-    """A finite float, or None (NaN/inf losses of failed trials are stored as nulls)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 # If this many trials fail in a row before any succeeds, the model (not a parameter region) is broken: stop early.
@@ -151,7 +146,7 @@ class _Pending:
     ups: UniqueParameterSet
     seeds: tuple[int, ...]
     submitted: bool = False
-    result: Any = None
+    result: GroupResult | None = None
     repeats: int = 0
 
 
@@ -189,7 +184,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.count = 0
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[signal.Signals, Any] = {}
 
     @property
     def stopping(self) -> bool:
@@ -254,15 +249,7 @@ def _reason(text: str | None) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 20] + "\n... [cut]"
 
 
-def _param_columns(params: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        plain = value if isinstance(value, bool | int | float | str) or value is None else json.dumps(value)
-        out[PARAM_PREFIX + name] = plain
-    return out
-
-
-def _diagnostics(result: Any, pending: _Pending, base_seed: int, keep_summaries: bool) -> dict[str, Any]:
+def _diagnostics(result: GroupResult, pending: _Pending, base_seed: int, keep_summaries: bool) -> dict[str, Any]:
     evaluation = result.evaluation
     diagnostics: dict[str, Any] = {
         "n_replicates": len(result.replicates),
@@ -386,7 +373,7 @@ class _Driver:
             self.queue.append(ups.param_id)
         return len(asked)
 
-    def submit(self, pipe: Any) -> None:
+    def submit(self, pipe: GroupPipeline) -> None:
         # Groups carry the run's constant fields by reference to the prepared context: the pool ships only params,
         # param_id and seeds; the other services still get whole groups.
         while self.queue and pipe.in_flight < pipe.capacity:
@@ -404,18 +391,20 @@ class _Driver:
             return TrialResult(row["param_id"], float(loss), {"recorded": True}, status)
         return TrialResult(row["param_id"], math.inf, {"recorded": True, "reason": row.get("error")}, status)
 
-    def record(self, pending: _Pending, result: Any) -> None:
+    def record(self, pending: _Pending, result: GroupResult) -> None:
         """Write the trial durably, then tell the algorithm (so a crash in between is repaired by resume's replay)."""
-        evaluation = result.evaluation
-        ok = result.ok and evaluation is not None
+        from modelops.store.results import replicate_row, trial_row  # polars: loaded once the workers have started
+
+        evaluation = result.evaluation if result.ok else None
+        ok = evaluation is not None
         diagnostics = _diagnostics(result, pending, self.resolved.base_seed, self.resolved.outputs != "none")
         if ok:
             status = TrialStatus.COMPLETED
-        elif getattr(result, "timed_out", False):
+        elif result.timed_out:
             status = TrialStatus.TIMEOUT  # over execution.timeout_s: a region of slow parameters, not a model bug
         else:
             status = TrialStatus.FAILED
-        loss = float(evaluation.loss) if ok else math.inf
+        loss = float(evaluation.loss) if evaluation is not None else math.inf
         replicates = result.replicates
         sim_s = 0.0
         n_failed = n_cached = 0
@@ -423,41 +412,38 @@ class _Driver:
             sim_s += r.duration_s
             n_failed += not r.ok
             n_cached += r.cached
-        params = pending.ups.params
-        row: dict[str, Any] = {
-            "param_id": pending.ups.param_id,
-            "status": status.value,
-            "loss": clean_float(loss),
-            "n_replicates": len(replicates),
-            "n_failed": n_failed,
-            "n_cached": n_cached,
-            "duration_s": clean_float(result.duration_s),
-            "sim_s": clean_float(sim_s),
-            "worker": result.worker,
-            "error": None if ok else diagnostics.get("reason"),
-            "params_json": json.dumps(dict(params), sort_keys=True),
-            "summaries": json.dumps(diagnostics.get("summaries"), default=str) if "summaries" in diagnostics else None,
-            **_param_columns(params),
-        }
-        target_losses = evaluation.target_losses if ok else {}
-        for name in self.target_names:
-            row[LOSS_PREFIX + name] = clean_float(target_losses.get(name))
-        per_replicate = evaluation.replicate_losses if ok else ()
-        replicate_rows = []
-        for outcome in replicates:
-            rep: dict[str, Any] = {
-                "param_id": pending.ups.param_id,
-                "replicate": outcome.replicate,
-                "seed": outcome.seed,
-                "ok": outcome.ok,
-                "cached": outcome.cached,
-                "duration_s": clean_float(outcome.duration_s),
-                "error": _reason(outcome.error) if outcome.error else None,
-            }
-            losses = per_replicate[outcome.replicate] if outcome.replicate < len(per_replicate) else {}
-            for name in self.target_names:
-                rep[LOSS_PREFIX + name] = clean_float(losses.get(name))
-            replicate_rows.append(rep)
+        param_id = pending.ups.param_id
+        row = trial_row(
+            param_id,
+            status.value,
+            loss,
+            pending.ups.params,
+            n_replicates=len(replicates),
+            n_failed=n_failed,
+            n_cached=n_cached,
+            duration_s=result.duration_s,
+            sim_s=sim_s,
+            worker=result.worker,
+            error=None if ok else diagnostics.get("reason"),
+            summaries=diagnostics.get("summaries"),
+            target_names=self.target_names,
+            target_losses=evaluation.target_losses if evaluation is not None else {},
+        )
+        per_replicate = evaluation.replicate_losses if evaluation is not None else ()
+        replicate_rows = [
+            replicate_row(
+                param_id,
+                outcome.replicate,
+                outcome.seed,
+                ok=outcome.ok,
+                cached=outcome.cached,
+                duration_s=outcome.duration_s,
+                error=_reason(outcome.error) if outcome.error else None,
+                target_names=self.target_names,
+                losses=per_replicate[outcome.replicate] if outcome.replicate < len(per_replicate) else {},
+            )
+            for outcome in replicates
+        ]
 
         t0 = time.perf_counter()
         stored = self.journal.append(row, replicate_rows)
@@ -519,9 +505,9 @@ class _Driver:
             return 0
         told = 0
         while self.ready:
-            pending = self.outstanding.pop(self.ready.popleft(), None)
-            if pending is not None and pending.result is not None:
-                self.record(pending, pending.result)
+            arrived = self.outstanding.pop(self.ready.popleft(), None)
+            if arrived is not None and arrived.result is not None:
+                self.record(arrived, arrived.result)
                 told += 1
         return told
 
@@ -542,14 +528,14 @@ class _Driver:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def run(self, service: Any, stop: _StopFlag) -> str:
+    def run(self, service: ExecutionService, stop: _StopFlag) -> str:
         self.stop = stop
         max_in_flight = self.options.max_in_flight or self.spec.execution.max_in_flight
         if max_in_flight is None and self.ordered and not self.remote:
             # Told in ask order, a slow group holds the window until it ends; workers hold PREFETCH groups each,
             # so at 2 per worker the other worker idles 2-7% of the time when durations vary by 10-50% (a
             # discrete-event model of the pool; measured on this VM under load). 3 per worker keeps it under 1%.
-            max_in_flight = ORDERED_WINDOW_PER_SLOT * max(1, int(getattr(service, "slots", 1) or 1))
+            max_in_flight = ORDERED_WINDOW_PER_SLOT * max(1, service.slots)
         with service.pipeline(max_in_flight) as pipe:
             # The window of asked-but-untold trials: fixed when ordered on a local cluster (reproducible), else the
             # pipeline's capacity, which follows a remote cluster as it scales and grows as tiny groups are chunked.
@@ -587,7 +573,7 @@ class _Driver:
                     continue
                 result = pipe.next_result(timeout=POLL_S)
                 if result is None:
-                    if stop.stopping and _no_workers(service):
+                    if stop.stopping and service.lost_all_workers():
                         # Ctrl-C reached the local workers too: nothing in flight can finish; stop waiting for it.
                         pipe.cancel()
                         return "interrupted"
@@ -597,7 +583,7 @@ class _Driver:
                     self._accept(result, stop)
                     result = pipe.next_result(timeout=0) if pipe.in_flight else None
 
-    def _accept(self, result: Any, stop: _StopFlag) -> None:
+    def _accept(self, result: GroupResult, stop: _StopFlag) -> None:
         pending = self.outstanding.get(result.param_id)
         if pending is None:
             return
@@ -620,17 +606,6 @@ def _kills_tasks_on_interrupt(kind: str) -> bool:
     return kind != "pool"
 
 
-def _no_workers(service: Any) -> bool:
-    """True when the service is a Dask cluster that has lost every worker (the nannies died with a Ctrl-C)."""
-    client = getattr(service, "client", None)
-    if client is None:
-        return False
-    try:
-        return not client.nthreads()
-    except Exception:
-        return True
-
-
 def _cache_url(spec: StudySpec, store: RunStore, remote: bool) -> str | None:
     cache = spec.execution.cache
     if isinstance(cache, str):
@@ -647,21 +622,18 @@ class _Preparing:
     In process (workers: 0) the model is imported here, synchronously: nothing would run in parallel anyway, and a
     model's import-time side effects belong in the main thread."""
 
-    def __init__(self, service: Any, context: Any, background: bool) -> None:
+    def __init__(self, service: ExecutionService, context: RunContext, background: bool) -> None:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        prepare = getattr(service, "prepare", None)
-        if prepare is None:
-            return
         if not background:
-            self._call(prepare, context)
+            self._call(service, context)
             return
-        self._thread = threading.Thread(target=self._call, args=(prepare, context), name="mops-prepare", daemon=True)
+        self._thread = threading.Thread(target=self._call, args=(service, context), name="mops-prepare", daemon=True)
         self._thread.start()
 
-    def _call(self, prepare: Callable[[Any], None], context: Any) -> None:
+    def _call(self, service: ExecutionService, context: RunContext) -> None:
         try:
-            prepare(context)
+            service.prepare(context)
         except BaseException as exc:
             self._error = exc
 
@@ -973,22 +945,23 @@ def static_code_identity(fn_ref: str, bundle_ref: str | None, search_path: tuple
     if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
         return None
     top_paths = list(spec.submodule_search_locations or [])
-    module_file: Path | None = Path(spec.origin)
+    module_file = Path(spec.origin)
     if len(parts) > 1:
         if not top_paths:
             return None
         base = Path(top_paths[0]).joinpath(*parts[1:])
         candidates = (base.with_suffix(".py"), base / "__init__.py")
-        module_file = next((c for c in candidates if c.is_file()), None)
-        if module_file is None:
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
             return None
+        module_file = found
     h = hashlib.sha256(b"modelops:code:v1\0")
     home = Path(top_paths[0]) if top_paths else module_file.parent
     installed = cache._is_installed_path(home)
     files: list[Path] = [module_file]
     if not installed:
-        found = home.rglob("*.py") if top_paths else home.glob("*.py")
-        files.extend(sorted(found)[: cache._MAX_PACKAGE_FILES])
+        sources = home.rglob("*.py") if top_paths else home.glob("*.py")
+        files.extend(sorted(sources)[: cache._MAX_PACKAGE_FILES])
     anchor = home.parent if top_paths else home
     for path in sorted(set(files)):
         label = path.relative_to(anchor) if path.is_relative_to(anchor) else Path(path.name)
