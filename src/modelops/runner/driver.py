@@ -18,7 +18,6 @@ because every trial is written before it is told, and a resumed run replays the 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import signal
@@ -30,27 +29,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops.runner.algorithm import AlgorithmError, adapt
 from modelops.runner.ids import check_run_id, new_run_id
 from modelops.runner.services import open_service, service_description
 from modelops.runner.study import (
     EVALUATOR_REF,
     ResolvedStudy,
     StudyError,
-    bundle_ref_for,
+    algorithm_factory,
     resolve_study,
     storage_url,
 )
 from modelops.specs.base import SpecError
 from modelops.specs.study import StudySpec, load_study
 from modelops.store import manifest as manifests
-from modelops_contracts import MAX_DIAGNOSTICS_BYTES, SeedInfo, TrialResult, TrialStatus, UniqueParameterSet
+from modelops_contracts import (
+    MAX_DIAGNOSTICS_BYTES,
+    AdaptiveAlgorithm,
+    SeedInfo,
+    TrialResult,
+    TrialStatus,
+    UniqueParameterSet,
+)
 
 if TYPE_CHECKING:
+    from modelops.runner.posterior import ArtifactWriter
     from modelops.services.context import RunContext
     from modelops.services.pipeline import GroupPipeline
     from modelops.services.protocol import ExecutionService
     from modelops.services.tasks import GroupResult
-    from modelops.store.results import RunStore
+    from modelops.store.results import RunStore, TrialJournal
 
 # The record's file names (modelops.store.results): repeated here so importing the driver does not import polars
 # and fsspec, which the runner needs only after it has started the workers (tests check that the two agree). The
@@ -218,15 +226,14 @@ def _load(spec_path: str | Path) -> StudySpec:
         raise RunError(str(exc)) from None
 
 
-def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> Any:
-    from modelops.services.fnref import resolve
-
+def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> object:
+    """The algorithm object the study's reference builds (its extensions, e.g. artifacts(), are read from it)."""
     try:
-        factory = resolve(resolved.algorithm_ref, search_path=resolved.search_path)
-    except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
-        raise RunError(f"cannot load algorithm {resolved.algorithm_ref!r}: {exc}") from None
+        factory = algorithm_factory(resolved.algorithm_ref, resolved.search_path)
+    except StudyError as exc:
+        raise RunError(str(exc)) from None
     try:
-        algorithm = factory(
+        algorithm: object = factory(
             resolved.space,
             storage=storage,
             study_name=study_name,
@@ -235,12 +242,6 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
         )
     except Exception as exc:  # any failure of a user's constructor is the study's problem, said in one line
         raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {type(exc).__name__}: {exc}") from None
-    missing = [m for m in ("ask", "tell") if not callable(getattr(algorithm, m, None))]
-    if missing:
-        raise RunError(
-            f"algorithm {resolved.algorithm_ref!r} has no {' or '.join(missing)} method; an algorithm is an object "
-            "with ask(n) -> parameter sets and tell(results) (see calabaria.algorithms for examples)"
-        )
     return algorithm
 
 
@@ -292,31 +293,50 @@ def _diagnostics(result: GroupResult, pending: _Pending, base_seed: int, keep_su
     return diagnostics
 
 
+@dataclass(frozen=True)
+class _Pacing:
+    """How the driver asks and tells, fixed when the run starts (from the spec, the flags and the service)."""
+
+    ordered: bool  # execution.tell_order == "submission": told in ask order, reproducible
+    batch_size: int | None  # the spec's batch_size: at most this many parameter sets per ask
+    max_in_flight: int | None  # --max-in-flight, else execution.max_in_flight; None: from the service's slots
+    remote: bool  # the simulations run on other machines
+    kills_tasks_on_interrupt: bool  # a terminal's Ctrl-C also reaches the workers (a local Dask cluster)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """The run's collaborators, built before the driver starts."""
+
+    store: RunStore
+    journal: TrialJournal
+    algorithm: AdaptiveAlgorithm
+    context: RunContext
+    artifacts: ArtifactWriter
+    progress: Callable[[RunProgress], None] | None
+
+
 class _Driver:
     def __init__(
         self,
         resolved: ResolvedStudy,
-        spec: StudySpec,
-        store: RunStore,
-        algorithm: Any,
-        journal: Any,
-        options: RunOptions,
-        progress: Callable[[RunProgress], None] | None,
+        pacing: _Pacing,
+        session: _Session,
         stats: _Stats,
         done: dict[str, dict[str, Any]],
-        context: Any,
     ) -> None:
         self.resolved = resolved
-        self.spec = spec
-        self.store = store
-        self.algorithm = algorithm
-        self.journal = journal
-        self.options = options
-        self.progress = progress
+        self.pacing = pacing
+        self.store = session.store
+        self.algorithm = session.algorithm
+        self.journal = session.journal
+        self.progress = session.progress
+        self.context = session.context
+        self.artifacts = session.artifacts  # the algorithm's tables (posterior.parquet)
         self.stats = stats
         self.done = done
-        self.context = context
-        self.ordered = spec.execution.tell_order == "submission"
+        self.ordered = pacing.ordered
+        self.remote = pacing.remote
         self.outstanding: OrderedDict[str, _Pending] = OrderedDict()
         self.queue: deque[str] = deque()
         self.ready: deque[str] = deque()  # completion order: param_ids whose result arrived, oldest first
@@ -325,9 +345,7 @@ class _Driver:
         self.first_error: str | None = None
         self.stop = _StopFlag()
         self.dropped = 0
-        self.remote = False
-        self.artifacts: Any = None  # runner.posterior.ArtifactWriter: the algorithm's tables (posterior.parquet)
-        self.total = resolved.n_trials or getattr(algorithm, "n_trials", None)
+        self.total = resolved.n_trials or self.algorithm.budget()
         self.target_names = [t["name"] for t in resolved.evaluator_config["targets"]]
 
     # -- asking --------------------------------------------------------------------------------------------------
@@ -342,7 +360,7 @@ class _Driver:
         room = window - len(self.outstanding)
         # A batch larger than the window could never fit: asking would wait for room that never comes (issue 20).
         # The window is fixed for a reproducible run, so capping by it keeps the ask sizes a function of the tells.
-        batch = min(self.spec.batch_size or room, window)
+        batch = min(self.pacing.batch_size or room, window)
         left = self._budget_left()
         # Ordered: ask in fixed-size steps, so the ask/tell sequence depends on the number of tells, not on timing.
         if self.ordered and room < min(batch, max(1, left or 1)):
@@ -453,8 +471,7 @@ class _Driver:
         told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
         for _ in range(1 + pending.repeats):
             self.algorithm.tell([told])
-        if self.artifacts is not None:
-            self.artifacts.maybe_write()
+        self.artifacts.maybe_write()
         self.stats.algorithm_s += time.perf_counter() - t1
         self.stats.algorithm_cpu_s += time.thread_time() - c1
         self.done[pending.ups.param_id] = {
@@ -530,7 +547,7 @@ class _Driver:
 
     def run(self, service: ExecutionService, stop: _StopFlag) -> str:
         self.stop = stop
-        max_in_flight = self.options.max_in_flight or self.spec.execution.max_in_flight
+        max_in_flight = self.pacing.max_in_flight
         if max_in_flight is None and self.ordered and not self.remote:
             # Told in ask order, a slow group holds the window until it ends; workers hold PREFETCH groups each,
             # so at 2 per worker the other worker idles 2-7% of the time when durations vary by 10-50% (a
@@ -587,7 +604,7 @@ class _Driver:
         pending = self.outstanding.get(result.param_id)
         if pending is None:
             return
-        if stop.stopping and not result.ok and _kills_tasks_on_interrupt(self.service_kind):
+        if stop.stopping and not result.ok and self.pacing.kills_tasks_on_interrupt:
             # A Ctrl-C reaches local Dask workers too (same process group) and kills their tasks: a failure now
             # says nothing about the parameters. Leave the trial untold; a resumed run retries it.
             del self.outstanding[result.param_id]
@@ -596,14 +613,6 @@ class _Driver:
         pending.result = result
         if not self.ordered:
             self.ready.append(result.param_id)
-
-    service_kind = ""
-
-
-def _kills_tasks_on_interrupt(kind: str) -> bool:
-    """Whether a terminal Ctrl-C also reaches the workers (a local Dask cluster shares the process group; the pool's
-    workers live in their own session and finish their groups)."""
-    return kind != "pool"
 
 
 def _cache_url(spec: StudySpec, store: RunStore, remote: bool) -> str | None:
@@ -695,27 +704,31 @@ def run_study(
             )
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise RunError(f"cannot start the simulation service ({description}): {exc}") from None
-        return _run_with(
-            spec, spec_path, options, progress, on_start, run_id, remote, description, service, services, started
-        )
+        request = _Request(spec, spec_path, options, run_id, remote, description, started, progress, on_start)
+        return _run_with(request, service, services)
 
 
-def _run_with(
-    spec: StudySpec,
-    spec_path: str | Path,
-    options: RunOptions,
-    progress: Callable[[RunProgress], None] | None,
-    on_start: Callable[[str, str], None] | None,
-    run_id: str,
-    remote: bool,
-    description: str,
-    service: Any,
-    services: contextlib.ExitStack,
-    started: float,
-) -> RunSummary:
+@dataclass(frozen=True)
+class _Request:
+    """What run_study was asked, and what it settled before the workers started."""
+
+    spec: StudySpec
+    spec_path: str | Path
+    options: RunOptions
+    run_id: str
+    remote: bool  # the simulations run on other machines
+    description: str  # the service, in one line (manifest, CLI)
+    started: float  # perf_counter() at the call: the run's elapsed time includes worker start and model import
+    progress: Callable[[RunProgress], None] | None
+    on_start: Callable[[str, str], None] | None
+
+
+def _run_with(request: _Request, service: ExecutionService, services: contextlib.ExitStack) -> RunSummary:
     from modelops.services.context import RunContext
     from modelops.store.results import RunStore, runs_dir_url
 
+    spec, spec_path, options, run_id = request.spec, request.spec_path, request.options, request.run_id
+    remote, description = request.remote, request.description
     try:
         resolved = resolve_study(spec, spec_path)
     except StudyError as exc:
@@ -736,11 +749,6 @@ def _run_with(
             )
         # A larger n_trials extends a finished run; everything else must match.
 
-    try:
-        bundle_ref, _local_copy = bundle_ref_for(spec, spec_path)
-    except StudyError as exc:
-        raise RunError(str(exc)) from None
-    resolved = dataclasses.replace(resolved, bundle_ref=bundle_ref)
     context = RunContext(
         fn_ref=resolved.model_ref,
         search_path=resolved.search_path,
@@ -758,7 +766,11 @@ def _run_with(
             storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
         except StudyError as exc:
             raise RunError(str(exc)) from None
-        algorithm = _build_algorithm(resolved, storage, study_name=run_id)
+        built = _build_algorithm(resolved, storage, study_name=run_id)
+        try:
+            algorithm = adapt(built, resolved.algorithm_ref)
+        except AlgorithmError as exc:
+            raise RunError(str(exc)) from None
     except BaseException:
         # The algorithm's error is the one to report; the workers' preparation is waited for (it is bounded) only
         # so that the service is not closed under its feet. A second Ctrl-C ends the wait.
@@ -798,18 +810,18 @@ def _run_with(
     else:
         manifest["first_started_at"] = manifest["started_at"]
     store.write_json(MANIFEST, manifest)
-    if on_start is not None:
-        on_start(run_id, store.url)
+    if request.on_start is not None:
+        request.on_start(run_id, store.url)
 
     # A retry of a dead runner's trial may already be recorded (runners record before they tell): the algorithm
     # looks it up here, in every runner's records, instead of handing it out to be simulated twice.
-    if hasattr(algorithm, "lookup_recorded"):
-        algorithm.lookup_recorded = lambda ids: [
+    if hasattr(built, "lookup_recorded"):  # an optional extension (OptunaAlgorithm): set on the object built
+        built.lookup_recorded = lambda ids: [
             _Driver._result_from_row(r) for r in store.load_trials().to_dicts() if r["param_id"] in ids
         ]
     # Resume: replay what is recorded, so in-memory algorithms catch up and storages agree with the records.
     trials = store.load_trials() if existing else None
-    stats = _Stats(started=started)  # elapsed from the call: worker start and model import included
+    stats = _Stats(started=request.started)  # elapsed from the call: worker start and model import included
     done: dict[str, dict[str, Any]] = {}
     if trials is not None and trials.height:
         rows = trials.select("param_id", "status", "loss", "error").to_dicts()
@@ -823,16 +835,23 @@ def _run_with(
     )
     from modelops.runner.posterior import ArtifactWriter  # numpy/polars: not on the start-up path
 
-    artifacts = ArtifactWriter(store, algorithm)
+    artifacts = ArtifactWriter(store, built)
+    pacing = _Pacing(
+        ordered=spec.execution.tell_order == "submission",
+        batch_size=spec.batch_size,
+        max_in_flight=options.max_in_flight or spec.execution.max_in_flight,
+        remote=remote,
+        # A local Dask cluster shares this process group, so a Ctrl-C kills its tasks too; the pool's workers live
+        # in their own session and finish their groups.
+        kills_tasks_on_interrupt=not description.startswith("process pool"),
+    )
+    session = _Session(store, journal, algorithm, context, artifacts, request.progress)
     stop = _StopFlag()
     status = "failed"
     error: BaseException | None = None
     try:
         with stop.installed(options.handle_signals):
-            driver = _Driver(resolved, spec, store, algorithm, journal, options, progress, stats, done, context)
-            driver.remote = remote
-            driver.artifacts = artifacts
-            driver.service_kind = "pool" if description.startswith("process pool") else "other"
+            driver = _Driver(resolved, pacing, session, stats, done)
             status = driver.run(service, stop)
     except BaseException as exc:
         error = exc
@@ -841,10 +860,8 @@ def _run_with(
             raise RunError(str(exc)) from None
         raise
     finally:
-        close = getattr(algorithm, "close", None)
-        if callable(close):
-            with contextlib.suppress(Exception):
-                close()  # stops an algorithm's heartbeat thread and releases its storage
+        with contextlib.suppress(Exception):
+            algorithm.close()  # stops an algorithm's heartbeat thread and releases its storage
         closing = _close_services(services, background=description.startswith("process pool"))
         journal.close()
         artifacts.write_final()  # after a replay too: a resumed run that finished at once still gets its posterior

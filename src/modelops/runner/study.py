@@ -10,11 +10,13 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops.runner.algorithm import STUDY_BUDGET, AlgorithmError, budget_option
 from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_bytes
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
 
@@ -46,7 +48,7 @@ class ResolvedStudy:
     replicates: int
     n_trials: int | None
     outputs: str
-    bundle_ref: str | None = None  # set when the run starts (the spec's bundle, pushed if it is a directory)
+    bundle_ref: str | None = None  # the spec's bundle (pushed first if it is a directory); None without one
 
     def fingerprint(self) -> str:
         """A digest of what decides a run's trials; resuming with a different study is refused."""
@@ -98,13 +100,6 @@ class ResolvedStudy:
             outputs=data["outputs"],
             bundle_ref=data.get("bundle_ref"),
         )
-
-
-# Algorithms whose budget option is not called n_trials (a sweep's budget is its number of points).
-BUDGET_OPTION = {
-    "calabaria.algorithms:SweepAlgorithm": "n_points",
-    "calabaria.algorithms.sweep:SweepAlgorithm": "n_points",
-}
 
 
 def algorithm_reference(ref: str) -> str:
@@ -174,8 +169,20 @@ def evaluator_config(spec: StudySpec, spec_path: str | Path) -> dict[str, Any]:
     return {"targets": targets, "base_dir": None}
 
 
+def algorithm_factory(ref: str, search_path: tuple[str, ...]) -> Callable[..., Any]:
+    """The algorithm's factory (its class, usually), imported here: the runner builds the algorithm in this process."""
+    from modelops.services.fnref import resolve
+
+    try:
+        return resolve(ref, search_path=search_path)
+    except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
+        raise StudyError(f"cannot load algorithm {ref!r}: {exc}") from None
+
+
 def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
-    """Resolve paths and references of a validated spec (reads observed data; imports nothing)."""
+    """Resolve paths and references of a validated spec, once and completely: reads observed data, imports the
+    algorithm's module (for its budget option), and pushes the bundle when it is a directory that changed; never
+    imports the model."""
     search_path: tuple[str, ...] = ()
     if spec.model.project is not None:
         project = resolve_path(spec_path, spec.model.project)
@@ -184,10 +191,15 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
         search_path = (str(project),)
     options = spec.algorithm.constructor_options()
     algorithm_ref = algorithm_reference(spec.algorithm.ref)
-    budget_key = BUDGET_OPTION.get(algorithm_ref)
-    n_trials = options.get("n_trials")
-    if budget_key and "n_trials" in options:
-        options[budget_key] = options.pop("n_trials")
+    n_trials = options.get(STUDY_BUDGET)
+    if STUDY_BUDGET in options:
+        # The algorithm names the option its budget goes to (a sweep's is n_points): see AdaptiveAlgorithm.
+        try:
+            option = budget_option(algorithm_factory(algorithm_ref, search_path))
+        except AlgorithmError as exc:
+            raise StudyError(f"algorithm {algorithm_ref!r}: {exc}") from None
+        options[option] = options.pop(STUDY_BUDGET)
+    bundle_ref, _local_copy = bundle_ref_for(spec, spec_path)
     return ResolvedStudy(
         name=spec.name or Path(spec_path).stem,
         spec_path=str(Path(spec_path).resolve()),
@@ -201,6 +213,7 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
         replicates=spec.replicates,
         n_trials=n_trials,
         outputs=spec.outputs,
+        bundle_ref=bundle_ref,
     )
 
 

@@ -47,3 +47,15 @@ class ExecutionService(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: Any) -> None: ...
+
+
+if TYPE_CHECKING:
+    # mypy checks that every service implements the protocol (an instance of each is assignable to it).
+    from modelops.services.dask import DaskSimulationService
+    from modelops.services.local import LocalSimulationService
+    from modelops.services.pool import PoolSimulationService
+
+    def _implementations(
+        local: LocalSimulationService, pool: PoolSimulationService, dask: DaskSimulationService
+    ) -> tuple[ExecutionService, ExecutionService, ExecutionService]:
+        return local, pool, dask

@@ -29,7 +29,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -111,6 +111,8 @@ class AbcSmcAlgorithm:
     population_size / rate candidates is abandoned and the run ends with the previous generation as its posterior;
     decided on the candidates in index order, so deterministic like the rest).
     """
+
+    budget_option: ClassVar[str] = "n_trials"  # a study's n_trials is the optional cap on evaluations
 
     def __init__(
         self,
@@ -207,6 +209,10 @@ class AbcSmcAlgorithm:
         if self._done:
             return True
         return self.n_trials is not None and self._n_told >= self.n_trials
+
+    def budget(self) -> int | None:
+        """The optional cap on evaluations (``n_trials``); None when the schedule alone decides."""
+        return self.n_trials
 
     def close(self) -> None:
         self._lock.release()
