@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from modelops.runner.algorithm import STUDY_BUDGET, AlgorithmError, budget_option
 from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_bytes
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
+from modelops_contracts.storage import journal_url, postgres_url, postgres_url_from_parts, sqlite_url
 
 if TYPE_CHECKING:
     from modelops.specs.simulation import SimulationSpec
@@ -245,23 +246,22 @@ def postgres_url_from_env() -> str:
             "is not set; set PGHOST, PGUSER, PGDATABASE (and PGPORT, PGPASSWORD) or give storage.dsn"
         )
     port = os.environ.get("PGPORT", "5432")
-    return f"postgresql+psycopg://{os.environ['PGUSER']}@{os.environ['PGHOST']}:{port}/{os.environ['PGDATABASE']}"
+    return postgres_url_from_parts(os.environ["PGUSER"], os.environ["PGHOST"], port, os.environ["PGDATABASE"])
 
 
 def storage_url(spec: StudySpec, spec_path: str | Path, store: RunStore, local_state_dir: Path) -> str:
-    """The Optuna storage URL of the study: a journal file in the run directory by default."""
+    """The algorithm's storage URL (modelops_contracts.storage): a journal file in the run directory by default."""
     storage = spec.storage
     if isinstance(storage, PostgresStorage):
         if storage.dsn is None:
             return postgres_url_from_env()
-        scheme, rest = storage.dsn.split("://", 1)
-        return f"postgresql+psycopg://{rest}" if "+" not in scheme else storage.dsn
+        return postgres_url(storage.dsn)
     if isinstance(storage, SqliteStorage):
         path = resolve_path(spec_path, storage.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        return sqlite_url(path)
     # A journal needs a local file with working locks: in the run directory when it is local, otherwise in a local
     # state directory (an object store cannot hold it; use PostgreSQL to share a study between machines).
     folder = Path(store.root) if store.is_local else local_state_dir / store.run_id
     folder.mkdir(parents=True, exist_ok=True)
-    return f"journal://{(folder / 'optuna.journal').resolve()}"
+    return journal_url((folder / "optuna.journal").resolve())

@@ -33,9 +33,10 @@ from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBSto
 from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from modelops_contracts.storage import JOURNAL_PREFIX
+
 from ._optuna_compat import trial_id
 
-JOURNAL_PREFIX = "journal://"
 LEASE_ATTR = "modelops:lease_until"
 LEASE_TABLE = "modelops_trial_leases"
 

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from modelops_contracts import TrialResult, TrialStatus, UniqueParameterSet
+from modelops_contracts.storage import local_file
 
 from ..parameters import FloatParameter, ParameterSpace, Prior
 from ._common import check_n, parameter_set, reject_unknown
@@ -407,11 +408,10 @@ class _RunnerLock:
             "its populations are built from the results this process sees); stop it first, or use optuna for "
             "several runners"
         )
-        if storage.startswith(("journal://", "sqlite:///")):
+        path = local_file(storage)
+        if path is not None:
             import fcntl
 
-            path = storage.split("://", 1)[1]
-            path = path[1:] if storage.startswith("sqlite:///") else path
             lock_path = f"{path}.{hashlib.sha256(study_name.encode()).hexdigest()[:12]}.abc-smc.lock"
             os.makedirs(os.path.dirname(os.path.abspath(lock_path)), exist_ok=True)
             handle = open(lock_path, "a")  # noqa: SIM115 - held for the algorithm's lifetime
