@@ -27,6 +27,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from modelops.runner.algorithm import AlgorithmError, adapt
@@ -202,7 +203,7 @@ class _StopFlag:
     def cancelling(self) -> bool:
         return self.count >= 2
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
 
     @contextlib.contextmanager

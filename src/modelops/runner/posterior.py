@@ -29,7 +29,7 @@ CREDIBLE = 0.90
 class ArtifactWriter:
     """Writes an algorithm's artifacts into the run record when they change (see the module docstring)."""
 
-    def __init__(self, store: RunStore, algorithm: Any) -> None:
+    def __init__(self, store: RunStore, algorithm: object) -> None:
         self.store = store
         self.algorithm = algorithm
         self._artifacts = getattr(algorithm, "artifacts", None)
