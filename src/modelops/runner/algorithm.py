@@ -20,6 +20,10 @@ class AlgorithmError(ValueError):
     """The object a reference built is not an algorithm; the message says what it lacks."""
 
 
+class AlgorithmLoadError(RuntimeError):
+    """The algorithm's module could not be imported (or raised as it was): a failure of its code, not of the spec."""
+
+
 def budget_option(factory: object) -> str:
     """The constructor option that takes the study's ``n_trials``: the factory's ``budget_option``, or n_trials.
 

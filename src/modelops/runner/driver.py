@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from modelops.runner.algorithm import AlgorithmError, adapt
+from modelops.runner.algorithm import AlgorithmError, AlgorithmLoadError, adapt
 from modelops.runner.ids import check_run_id, new_run_id
 from modelops.runner.services import open_service, service_description
 from modelops.runner.study import (
@@ -231,7 +231,7 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
     """The algorithm object the study's reference builds (its extensions, e.g. artifacts(), are read from it)."""
     try:
         factory = algorithm_factory(resolved.algorithm_ref, resolved.search_path)
-    except StudyError as exc:
+    except AlgorithmLoadError as exc:
         raise RunError(str(exc)) from None
     try:
         algorithm: object = factory(
@@ -732,7 +732,7 @@ def _run_with(request: _Request, service: ExecutionService, services: contextlib
     remote, description = request.remote, request.description
     try:
         resolved = resolve_study(spec, spec_path)
-    except StudyError as exc:
+    except (StudyError, AlgorithmLoadError) as exc:  # the CLI tells them apart by the cause: bad input, or code
         raise RunError(str(exc)) from None
     store = RunStore(runs_dir_url(options.runs_dir), run_id)
     existing = store.exists()

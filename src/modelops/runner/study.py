@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.runner.algorithm import STUDY_BUDGET, AlgorithmError, budget_option
+from modelops.runner.algorithm import STUDY_BUDGET, AlgorithmError, AlgorithmLoadError, budget_option
 from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_bytes
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
 from modelops_contracts.storage import journal_url, postgres_url, postgres_url_from_parts, sqlite_url
@@ -177,13 +177,14 @@ def algorithm_factory(ref: str, search_path: tuple[str, ...]) -> Callable[..., A
     try:
         return resolve(ref, search_path=search_path)
     except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
-        raise StudyError(f"cannot load algorithm {ref!r}: {exc}") from None
+        raise AlgorithmLoadError(f"cannot load algorithm {ref!r}: {exc}") from None
 
 
 def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
     """Resolve paths and references of a validated spec, once and completely: reads observed data, imports the
     algorithm's module (for its budget option), and pushes the bundle when it is a directory that changed; never
-    imports the model."""
+    imports the model. StudyError when the spec cannot run as written; AlgorithmLoadError when the algorithm's
+    module cannot be imported."""
     search_path: tuple[str, ...] = ()
     if spec.model.project is not None:
         project = resolve_path(spec_path, spec.model.project)
