@@ -9,7 +9,7 @@ from modelops_contracts import (
 )
 
 
-class _Algo:
+class _FirstProtocolAlgo:
     def __init__(self):
         self.told: dict[str, TrialResult] = {}
 
@@ -22,6 +22,16 @@ class _Algo:
 
     def finished(self):
         return len(self.told) >= 2
+
+
+class _Algo(_FirstProtocolAlgo):
+    budget_option = "n_trials"
+
+    def budget(self):
+        return 2
+
+    def close(self):
+        pass
 
 
 class _Service:
@@ -39,6 +49,9 @@ def test_runtime_checkable_protocols():
     assert isinstance(_Service(), SimulationService)
     assert isinstance(Future(), FutureLike)
     assert not isinstance(object(), AdaptiveAlgorithm)
+    # ask/tell/finished alone is the first protocol: a runtime adapts it (modelops.runner.algorithm), the check
+    # says it lacks budget_option, budget and close.
+    assert not isinstance(_FirstProtocolAlgo(), AdaptiveAlgorithm)
     assert not isinstance(object(), SimulationService)
 
 

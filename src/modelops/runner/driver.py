@@ -18,7 +18,6 @@ because every trial is written before it is told, and a resumed run replays the 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import signal
@@ -28,41 +27,46 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from modelops.runner.algorithm import AlgorithmError, AlgorithmLoadError, adapt
 from modelops.runner.ids import check_run_id, new_run_id
 from modelops.runner.services import open_service, service_description
 from modelops.runner.study import (
     EVALUATOR_REF,
     ResolvedStudy,
     StudyError,
-    bundle_ref_for,
+    algorithm_factory,
     resolve_study,
     storage_url,
 )
 from modelops.specs.base import SpecError
 from modelops.specs.study import StudySpec, load_study
 from modelops.store import manifest as manifests
-from modelops_contracts import MAX_DIAGNOSTICS_BYTES, SeedInfo, TrialResult, TrialStatus, UniqueParameterSet
+from modelops_contracts import (
+    MAX_DIAGNOSTICS_BYTES,
+    AdaptiveAlgorithm,
+    SeedInfo,
+    TrialResult,
+    TrialStatus,
+    UniqueParameterSet,
+)
 
 if TYPE_CHECKING:
-    from modelops.store.results import RunStore
+    from modelops.runner.posterior import ArtifactWriter
+    from modelops.services.context import RunContext
+    from modelops.services.pipeline import GroupPipeline
+    from modelops.services.protocol import ExecutionService
+    from modelops.services.tasks import GroupResult
+    from modelops.store.results import RunStore, TrialJournal
 
-# The record layout's names (modelops.store.results): repeated here so importing the driver does not import polars
-# and fsspec, which the runner needs only after it has started the workers (tests check that the two agree).
-PARAM_PREFIX = "param."
-LOSS_PREFIX = "loss."
+# The record's file names (modelops.store.results): repeated here so importing the driver does not import polars
+# and fsspec, which the runner needs only after it has started the workers (tests check that the two agree). The
+# rows themselves are built by modelops.store.results, beside their schema.
 MANIFEST = "manifest.json"
 SPEC = "spec.yaml"
 STUDY = "study.json"
-
-
-def clean_float(value: Any) -> float | None:
-    """A finite float, or None (NaN/inf losses of failed trials are stored as nulls)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 # If this many trials fail in a row before any succeeds, the model (not a parameter region) is broken: stop early.
@@ -151,7 +155,7 @@ class _Pending:
     ups: UniqueParameterSet
     seeds: tuple[int, ...]
     submitted: bool = False
-    result: Any = None
+    result: GroupResult | None = None
     repeats: int = 0
 
 
@@ -189,7 +193,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.count = 0
-        self._previous: dict[int, Any] = {}
+        self._previous: dict[signal.Signals, Any] = {}
 
     @property
     def stopping(self) -> bool:
@@ -199,7 +203,7 @@ class _StopFlag:
     def cancelling(self) -> bool:
         return self.count >= 2
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
 
     @contextlib.contextmanager
@@ -223,15 +227,14 @@ def _load(spec_path: str | Path) -> StudySpec:
         raise RunError(str(exc)) from None
 
 
-def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> Any:
-    from modelops.core.fnref import resolve
-
+def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> object:
+    """The algorithm object the study's reference builds (its extensions, e.g. artifacts(), are read from it)."""
     try:
-        factory = resolve(resolved.algorithm_ref, search_path=resolved.search_path)
-    except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
-        raise RunError(f"cannot load algorithm {resolved.algorithm_ref!r}: {exc}") from None
+        factory = algorithm_factory(resolved.algorithm_ref, resolved.search_path)
+    except AlgorithmLoadError as exc:
+        raise RunError(str(exc)) from None
     try:
-        algorithm = factory(
+        algorithm: object = factory(
             resolved.space,
             storage=storage,
             study_name=study_name,
@@ -240,12 +243,6 @@ def _build_algorithm(resolved: ResolvedStudy, storage: str, study_name: str) -> 
         )
     except Exception as exc:  # any failure of a user's constructor is the study's problem, said in one line
         raise RunError(f"algorithm {resolved.algorithm_ref!r} refused the study: {type(exc).__name__}: {exc}") from None
-    missing = [m for m in ("ask", "tell") if not callable(getattr(algorithm, m, None))]
-    if missing:
-        raise RunError(
-            f"algorithm {resolved.algorithm_ref!r} has no {' or '.join(missing)} method; an algorithm is an object "
-            "with ask(n) -> parameter sets and tell(results) (see calabaria.algorithms for examples)"
-        )
     return algorithm
 
 
@@ -254,15 +251,7 @@ def _reason(text: str | None) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 20] + "\n... [cut]"
 
 
-def _param_columns(params: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        plain = value if isinstance(value, bool | int | float | str) or value is None else json.dumps(value)
-        out[PARAM_PREFIX + name] = plain
-    return out
-
-
-def _diagnostics(result: Any, pending: _Pending, base_seed: int, keep_summaries: bool) -> dict[str, Any]:
+def _diagnostics(result: GroupResult, pending: _Pending, base_seed: int, keep_summaries: bool) -> dict[str, Any]:
     evaluation = result.evaluation
     diagnostics: dict[str, Any] = {
         "n_replicates": len(result.replicates),
@@ -305,31 +294,50 @@ def _diagnostics(result: Any, pending: _Pending, base_seed: int, keep_summaries:
     return diagnostics
 
 
+@dataclass(frozen=True)
+class _Pacing:
+    """How the driver asks and tells, fixed when the run starts (from the spec, the flags and the service)."""
+
+    ordered: bool  # execution.tell_order == "submission": told in ask order, reproducible
+    batch_size: int | None  # the spec's batch_size: at most this many parameter sets per ask
+    max_in_flight: int | None  # --max-in-flight, else execution.max_in_flight; None: from the service's slots
+    remote: bool  # the simulations run on other machines
+    kills_tasks_on_interrupt: bool  # a terminal's Ctrl-C also reaches the workers (a local Dask cluster)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """The run's collaborators, built before the driver starts."""
+
+    store: RunStore
+    journal: TrialJournal
+    algorithm: AdaptiveAlgorithm
+    context: RunContext
+    artifacts: ArtifactWriter
+    progress: Callable[[RunProgress], None] | None
+
+
 class _Driver:
     def __init__(
         self,
         resolved: ResolvedStudy,
-        spec: StudySpec,
-        store: RunStore,
-        algorithm: Any,
-        journal: Any,
-        options: RunOptions,
-        progress: Callable[[RunProgress], None] | None,
+        pacing: _Pacing,
+        session: _Session,
         stats: _Stats,
         done: dict[str, dict[str, Any]],
-        context: Any,
     ) -> None:
         self.resolved = resolved
-        self.spec = spec
-        self.store = store
-        self.algorithm = algorithm
-        self.journal = journal
-        self.options = options
-        self.progress = progress
+        self.pacing = pacing
+        self.store = session.store
+        self.algorithm = session.algorithm
+        self.journal = session.journal
+        self.progress = session.progress
+        self.context = session.context
+        self.artifacts = session.artifacts  # the algorithm's tables (posterior.parquet)
         self.stats = stats
         self.done = done
-        self.context = context
-        self.ordered = spec.execution.tell_order == "submission"
+        self.ordered = pacing.ordered
+        self.remote = pacing.remote
         self.outstanding: OrderedDict[str, _Pending] = OrderedDict()
         self.queue: deque[str] = deque()
         self.ready: deque[str] = deque()  # completion order: param_ids whose result arrived, oldest first
@@ -338,9 +346,7 @@ class _Driver:
         self.first_error: str | None = None
         self.stop = _StopFlag()
         self.dropped = 0
-        self.remote = False
-        self.artifacts: Any = None  # runner.posterior.ArtifactWriter: the algorithm's tables (posterior.parquet)
-        self.total = resolved.n_trials or getattr(algorithm, "n_trials", None)
+        self.total = resolved.n_trials or self.algorithm.budget()
         self.target_names = [t["name"] for t in resolved.evaluator_config["targets"]]
 
     # -- asking --------------------------------------------------------------------------------------------------
@@ -355,7 +361,7 @@ class _Driver:
         room = window - len(self.outstanding)
         # A batch larger than the window could never fit: asking would wait for room that never comes (issue 20).
         # The window is fixed for a reproducible run, so capping by it keeps the ask sizes a function of the tells.
-        batch = min(self.spec.batch_size or room, window)
+        batch = min(self.pacing.batch_size or room, window)
         left = self._budget_left()
         # Ordered: ask in fixed-size steps, so the ask/tell sequence depends on the number of tells, not on timing.
         if self.ordered and room < min(batch, max(1, left or 1)):
@@ -386,7 +392,7 @@ class _Driver:
             self.queue.append(ups.param_id)
         return len(asked)
 
-    def submit(self, pipe: Any) -> None:
+    def submit(self, pipe: GroupPipeline) -> None:
         # Groups carry the run's constant fields by reference to the prepared context: the pool ships only params,
         # param_id and seeds; the other services still get whole groups.
         while self.queue and pipe.in_flight < pipe.capacity:
@@ -404,18 +410,20 @@ class _Driver:
             return TrialResult(row["param_id"], float(loss), {"recorded": True}, status)
         return TrialResult(row["param_id"], math.inf, {"recorded": True, "reason": row.get("error")}, status)
 
-    def record(self, pending: _Pending, result: Any) -> None:
+    def record(self, pending: _Pending, result: GroupResult) -> None:
         """Write the trial durably, then tell the algorithm (so a crash in between is repaired by resume's replay)."""
-        evaluation = result.evaluation
-        ok = result.ok and evaluation is not None
+        from modelops.store.results import replicate_row, trial_row  # polars: loaded once the workers have started
+
+        evaluation = result.evaluation if result.ok else None
+        ok = evaluation is not None
         diagnostics = _diagnostics(result, pending, self.resolved.base_seed, self.resolved.outputs != "none")
         if ok:
             status = TrialStatus.COMPLETED
-        elif getattr(result, "timed_out", False):
+        elif result.timed_out:
             status = TrialStatus.TIMEOUT  # over execution.timeout_s: a region of slow parameters, not a model bug
         else:
             status = TrialStatus.FAILED
-        loss = float(evaluation.loss) if ok else math.inf
+        loss = float(evaluation.loss) if evaluation is not None else math.inf
         replicates = result.replicates
         sim_s = 0.0
         n_failed = n_cached = 0
@@ -423,41 +431,38 @@ class _Driver:
             sim_s += r.duration_s
             n_failed += not r.ok
             n_cached += r.cached
-        params = pending.ups.params
-        row: dict[str, Any] = {
-            "param_id": pending.ups.param_id,
-            "status": status.value,
-            "loss": clean_float(loss),
-            "n_replicates": len(replicates),
-            "n_failed": n_failed,
-            "n_cached": n_cached,
-            "duration_s": clean_float(result.duration_s),
-            "sim_s": clean_float(sim_s),
-            "worker": result.worker,
-            "error": None if ok else diagnostics.get("reason"),
-            "params_json": json.dumps(dict(params), sort_keys=True),
-            "summaries": json.dumps(diagnostics.get("summaries"), default=str) if "summaries" in diagnostics else None,
-            **_param_columns(params),
-        }
-        target_losses = evaluation.target_losses if ok else {}
-        for name in self.target_names:
-            row[LOSS_PREFIX + name] = clean_float(target_losses.get(name))
-        per_replicate = evaluation.replicate_losses if ok else ()
-        replicate_rows = []
-        for outcome in replicates:
-            rep: dict[str, Any] = {
-                "param_id": pending.ups.param_id,
-                "replicate": outcome.replicate,
-                "seed": outcome.seed,
-                "ok": outcome.ok,
-                "cached": outcome.cached,
-                "duration_s": clean_float(outcome.duration_s),
-                "error": _reason(outcome.error) if outcome.error else None,
-            }
-            losses = per_replicate[outcome.replicate] if outcome.replicate < len(per_replicate) else {}
-            for name in self.target_names:
-                rep[LOSS_PREFIX + name] = clean_float(losses.get(name))
-            replicate_rows.append(rep)
+        param_id = pending.ups.param_id
+        row = trial_row(
+            param_id,
+            status.value,
+            loss,
+            pending.ups.params,
+            n_replicates=len(replicates),
+            n_failed=n_failed,
+            n_cached=n_cached,
+            duration_s=result.duration_s,
+            sim_s=sim_s,
+            worker=result.worker,
+            error=None if ok else diagnostics.get("reason"),
+            summaries=diagnostics.get("summaries"),
+            target_names=self.target_names,
+            target_losses=evaluation.target_losses if evaluation is not None else {},
+        )
+        per_replicate = evaluation.replicate_losses if evaluation is not None else ()
+        replicate_rows = [
+            replicate_row(
+                param_id,
+                outcome.replicate,
+                outcome.seed,
+                ok=outcome.ok,
+                cached=outcome.cached,
+                duration_s=outcome.duration_s,
+                error=_reason(outcome.error) if outcome.error else None,
+                target_names=self.target_names,
+                losses=per_replicate[outcome.replicate] if outcome.replicate < len(per_replicate) else {},
+            )
+            for outcome in replicates
+        ]
 
         t0 = time.perf_counter()
         stored = self.journal.append(row, replicate_rows)
@@ -467,8 +472,7 @@ class _Driver:
         told = TrialResult(pending.ups.param_id, loss, diagnostics, status)
         for _ in range(1 + pending.repeats):
             self.algorithm.tell([told])
-        if self.artifacts is not None:
-            self.artifacts.maybe_write()
+        self.artifacts.maybe_write()
         self.stats.algorithm_s += time.perf_counter() - t1
         self.stats.algorithm_cpu_s += time.thread_time() - c1
         self.done[pending.ups.param_id] = {
@@ -519,9 +523,9 @@ class _Driver:
             return 0
         told = 0
         while self.ready:
-            pending = self.outstanding.pop(self.ready.popleft(), None)
-            if pending is not None and pending.result is not None:
-                self.record(pending, pending.result)
+            arrived = self.outstanding.pop(self.ready.popleft(), None)
+            if arrived is not None and arrived.result is not None:
+                self.record(arrived, arrived.result)
                 told += 1
         return told
 
@@ -542,14 +546,14 @@ class _Driver:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def run(self, service: Any, stop: _StopFlag) -> str:
+    def run(self, service: ExecutionService, stop: _StopFlag) -> str:
         self.stop = stop
-        max_in_flight = self.options.max_in_flight or self.spec.execution.max_in_flight
+        max_in_flight = self.pacing.max_in_flight
         if max_in_flight is None and self.ordered and not self.remote:
             # Told in ask order, a slow group holds the window until it ends; workers hold PREFETCH groups each,
             # so at 2 per worker the other worker idles 2-7% of the time when durations vary by 10-50% (a
             # discrete-event model of the pool; measured on this VM under load). 3 per worker keeps it under 1%.
-            max_in_flight = ORDERED_WINDOW_PER_SLOT * max(1, int(getattr(service, "slots", 1) or 1))
+            max_in_flight = ORDERED_WINDOW_PER_SLOT * max(1, service.slots)
         with service.pipeline(max_in_flight) as pipe:
             # The window of asked-but-untold trials: fixed when ordered on a local cluster (reproducible), else the
             # pipeline's capacity, which follows a remote cluster as it scales and grows as tiny groups are chunked.
@@ -587,7 +591,7 @@ class _Driver:
                     continue
                 result = pipe.next_result(timeout=POLL_S)
                 if result is None:
-                    if stop.stopping and _no_workers(service):
+                    if stop.stopping and service.lost_all_workers():
                         # Ctrl-C reached the local workers too: nothing in flight can finish; stop waiting for it.
                         pipe.cancel()
                         return "interrupted"
@@ -597,11 +601,11 @@ class _Driver:
                     self._accept(result, stop)
                     result = pipe.next_result(timeout=0) if pipe.in_flight else None
 
-    def _accept(self, result: Any, stop: _StopFlag) -> None:
+    def _accept(self, result: GroupResult, stop: _StopFlag) -> None:
         pending = self.outstanding.get(result.param_id)
         if pending is None:
             return
-        if stop.stopping and not result.ok and _kills_tasks_on_interrupt(self.service_kind):
+        if stop.stopping and not result.ok and self.pacing.kills_tasks_on_interrupt:
             # A Ctrl-C reaches local Dask workers too (same process group) and kills their tasks: a failure now
             # says nothing about the parameters. Leave the trial untold; a resumed run retries it.
             del self.outstanding[result.param_id]
@@ -610,25 +614,6 @@ class _Driver:
         pending.result = result
         if not self.ordered:
             self.ready.append(result.param_id)
-
-    service_kind = ""
-
-
-def _kills_tasks_on_interrupt(kind: str) -> bool:
-    """Whether a terminal Ctrl-C also reaches the workers (a local Dask cluster shares the process group; the pool's
-    workers live in their own session and finish their groups)."""
-    return kind != "pool"
-
-
-def _no_workers(service: Any) -> bool:
-    """True when the service is a Dask cluster that has lost every worker (the nannies died with a Ctrl-C)."""
-    client = getattr(service, "client", None)
-    if client is None:
-        return False
-    try:
-        return not client.nthreads()
-    except Exception:
-        return True
 
 
 def _cache_url(spec: StudySpec, store: RunStore, remote: bool) -> str | None:
@@ -647,21 +632,18 @@ class _Preparing:
     In process (workers: 0) the model is imported here, synchronously: nothing would run in parallel anyway, and a
     model's import-time side effects belong in the main thread."""
 
-    def __init__(self, service: Any, context: Any, background: bool) -> None:
+    def __init__(self, service: ExecutionService, context: RunContext, background: bool) -> None:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        prepare = getattr(service, "prepare", None)
-        if prepare is None:
-            return
         if not background:
-            self._call(prepare, context)
+            self._call(service, context)
             return
-        self._thread = threading.Thread(target=self._call, args=(prepare, context), name="mops-prepare", daemon=True)
+        self._thread = threading.Thread(target=self._call, args=(service, context), name="mops-prepare", daemon=True)
         self._thread.start()
 
-    def _call(self, prepare: Callable[[Any], None], context: Any) -> None:
+    def _call(self, service: ExecutionService, context: RunContext) -> None:
         try:
-            prepare(context)
+            service.prepare(context)
         except BaseException as exc:
             self._error = exc
 
@@ -723,30 +705,34 @@ def run_study(
             )
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise RunError(f"cannot start the simulation service ({description}): {exc}") from None
-        return _run_with(
-            spec, spec_path, options, progress, on_start, run_id, remote, description, service, services, started
-        )
+        request = _Request(spec, spec_path, options, run_id, remote, description, started, progress, on_start)
+        return _run_with(request, service, services)
 
 
-def _run_with(
-    spec: StudySpec,
-    spec_path: str | Path,
-    options: RunOptions,
-    progress: Callable[[RunProgress], None] | None,
-    on_start: Callable[[str, str], None] | None,
-    run_id: str,
-    remote: bool,
-    description: str,
-    service: Any,
-    services: contextlib.ExitStack,
-    started: float,
-) -> RunSummary:
+@dataclass(frozen=True)
+class _Request:
+    """What run_study was asked, and what it settled before the workers started."""
+
+    spec: StudySpec
+    spec_path: str | Path
+    options: RunOptions
+    run_id: str
+    remote: bool  # the simulations run on other machines
+    description: str  # the service, in one line (manifest, CLI)
+    started: float  # perf_counter() at the call: the run's elapsed time includes worker start and model import
+    progress: Callable[[RunProgress], None] | None
+    on_start: Callable[[str, str], None] | None
+
+
+def _run_with(request: _Request, service: ExecutionService, services: contextlib.ExitStack) -> RunSummary:
     from modelops.services.context import RunContext
     from modelops.store.results import RunStore, runs_dir_url
 
+    spec, spec_path, options, run_id = request.spec, request.spec_path, request.options, request.run_id
+    remote, description = request.remote, request.description
     try:
         resolved = resolve_study(spec, spec_path)
-    except StudyError as exc:
+    except (StudyError, AlgorithmLoadError) as exc:  # the CLI tells them apart by the cause: bad input, or code
         raise RunError(str(exc)) from None
     store = RunStore(runs_dir_url(options.runs_dir), run_id)
     existing = store.exists()
@@ -764,11 +750,6 @@ def _run_with(
             )
         # A larger n_trials extends a finished run; everything else must match.
 
-    try:
-        bundle_ref, _local_copy = bundle_ref_for(spec, spec_path)
-    except StudyError as exc:
-        raise RunError(str(exc)) from None
-    resolved = dataclasses.replace(resolved, bundle_ref=bundle_ref)
     context = RunContext(
         fn_ref=resolved.model_ref,
         search_path=resolved.search_path,
@@ -786,7 +767,11 @@ def _run_with(
             storage = storage_url(spec, spec_path, store, LOCAL_STATE_DIR.resolve())
         except StudyError as exc:
             raise RunError(str(exc)) from None
-        algorithm = _build_algorithm(resolved, storage, study_name=run_id)
+        built = _build_algorithm(resolved, storage, study_name=run_id)
+        try:
+            algorithm = adapt(built, resolved.algorithm_ref)
+        except AlgorithmError as exc:
+            raise RunError(str(exc)) from None
     except BaseException:
         # The algorithm's error is the one to report; the workers' preparation is waited for (it is bounded) only
         # so that the service is not closed under its feet. A second Ctrl-C ends the wait.
@@ -826,18 +811,18 @@ def _run_with(
     else:
         manifest["first_started_at"] = manifest["started_at"]
     store.write_json(MANIFEST, manifest)
-    if on_start is not None:
-        on_start(run_id, store.url)
+    if request.on_start is not None:
+        request.on_start(run_id, store.url)
 
     # A retry of a dead runner's trial may already be recorded (runners record before they tell): the algorithm
     # looks it up here, in every runner's records, instead of handing it out to be simulated twice.
-    if hasattr(algorithm, "lookup_recorded"):
-        algorithm.lookup_recorded = lambda ids: [
+    if hasattr(built, "lookup_recorded"):  # an optional extension (OptunaAlgorithm): set on the object built
+        built.lookup_recorded = lambda ids: [
             _Driver._result_from_row(r) for r in store.load_trials().to_dicts() if r["param_id"] in ids
         ]
     # Resume: replay what is recorded, so in-memory algorithms catch up and storages agree with the records.
     trials = store.load_trials() if existing else None
-    stats = _Stats(started=started)  # elapsed from the call: worker start and model import included
+    stats = _Stats(started=request.started)  # elapsed from the call: worker start and model import included
     done: dict[str, dict[str, Any]] = {}
     if trials is not None and trials.height:
         rows = trials.select("param_id", "status", "loss", "error").to_dicts()
@@ -851,16 +836,23 @@ def _run_with(
     )
     from modelops.runner.posterior import ArtifactWriter  # numpy/polars: not on the start-up path
 
-    artifacts = ArtifactWriter(store, algorithm)
+    artifacts = ArtifactWriter(store, built)
+    pacing = _Pacing(
+        ordered=spec.execution.tell_order == "submission",
+        batch_size=spec.batch_size,
+        max_in_flight=options.max_in_flight or spec.execution.max_in_flight,
+        remote=remote,
+        # A local Dask cluster shares this process group, so a Ctrl-C kills its tasks too; the pool's workers live
+        # in their own session and finish their groups.
+        kills_tasks_on_interrupt=not description.startswith("process pool"),
+    )
+    session = _Session(store, journal, algorithm, context, artifacts, request.progress)
     stop = _StopFlag()
     status = "failed"
     error: BaseException | None = None
     try:
         with stop.installed(options.handle_signals):
-            driver = _Driver(resolved, spec, store, algorithm, journal, options, progress, stats, done, context)
-            driver.remote = remote
-            driver.artifacts = artifacts
-            driver.service_kind = "pool" if description.startswith("process pool") else "other"
+            driver = _Driver(resolved, pacing, session, stats, done)
             status = driver.run(service, stop)
     except BaseException as exc:
         error = exc
@@ -869,10 +861,8 @@ def _run_with(
             raise RunError(str(exc)) from None
         raise
     finally:
-        close = getattr(algorithm, "close", None)
-        if callable(close):
-            with contextlib.suppress(Exception):
-                close()  # stops an algorithm's heartbeat thread and releases its storage
+        with contextlib.suppress(Exception):
+            algorithm.close()  # stops an algorithm's heartbeat thread and releases its storage
         closing = _close_services(services, background=description.startswith("process pool"))
         journal.close()
         artifacts.write_final()  # after a replay too: a resumed run that finished at once still gets its posterior
@@ -973,22 +963,23 @@ def static_code_identity(fn_ref: str, bundle_ref: str | None, search_path: tuple
     if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
         return None
     top_paths = list(spec.submodule_search_locations or [])
-    module_file: Path | None = Path(spec.origin)
+    module_file = Path(spec.origin)
     if len(parts) > 1:
         if not top_paths:
             return None
         base = Path(top_paths[0]).joinpath(*parts[1:])
         candidates = (base.with_suffix(".py"), base / "__init__.py")
-        module_file = next((c for c in candidates if c.is_file()), None)
-        if module_file is None:
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
             return None
+        module_file = found
     h = hashlib.sha256(b"modelops:code:v1\0")
     home = Path(top_paths[0]) if top_paths else module_file.parent
     installed = cache._is_installed_path(home)
     files: list[Path] = [module_file]
     if not installed:
-        found = home.rglob("*.py") if top_paths else home.glob("*.py")
-        files.extend(sorted(found)[: cache._MAX_PACKAGE_FILES])
+        sources = home.rglob("*.py") if top_paths else home.glob("*.py")
+        files.extend(sorted(sources)[: cache._MAX_PACKAGE_FILES])
     anchor = home.parent if top_paths else home
     for path in sorted(set(files)):
         label = path.relative_to(anchor) if path.is_relative_to(anchor) else Path(path.name)

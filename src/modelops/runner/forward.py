@@ -251,7 +251,7 @@ def run_simulation(
         from modelops.runner.study import StudyError, bundle_ref_for
 
         try:
-            bundle_ref, _ = bundle_ref_for(spec, spec_path)  # type: ignore[arg-type] - reads .bundle only
+            bundle_ref, _ = bundle_ref_for(spec, spec_path)
         except StudyError as exc:
             raise ForwardError(str(exc)) from None
 

@@ -20,14 +20,17 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelops.runner.driver import RunProgress
 
 PORT_ENV = "MODELOPS_METRICS_PORT"
 # Simulations range from milliseconds (toy models) to hours (agent-based models).
 BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, math.inf)
 
 
-def study_name(spec_path: Any) -> str:
+def study_name(spec_path: str | os.PathLike[str]) -> str:
     """The study's ``name`` from its YAML (the label value), else the file's stem."""
     from pathlib import Path
 
@@ -90,14 +93,14 @@ class RunMetrics:
         self._key = key
         self._best_seen = False
 
-    def observe(self, progress: Any) -> None:
+    def observe(self, progress: RunProgress) -> None:
         """Update from one ``RunProgress`` (after each recorded trial)."""
         key = self._key
         last = progress.last or {}
         status = "completed" if last.get("status") == "completed" else "failed"
         self._told.labels(**key, status=status).inc()
-        self._in_flight.labels(**key).set(getattr(progress, "in_flight", 0))
-        self._queue.labels(**key).set(getattr(progress, "queued", 0))
+        self._in_flight.labels(**key).set(progress.in_flight)
+        self._queue.labels(**key).set(progress.queued)
         n = int(last.get("n_replicates") or 0) - int(last.get("n_cached") or 0)
         sim_s = last.get("sim_s")
         if n > 0 and isinstance(sim_s, int | float) and math.isfinite(sim_s):

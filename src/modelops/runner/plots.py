@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -455,7 +455,8 @@ def plot_run(store: RunStore, out_dir: str | None = None) -> PlotFiles:
     heatmap_path: str | None = None
     numeric = _numeric_names(_completed(trials), searched)
     if len(numeric) == 2 and grid_axes(trials, *numeric):
-        heatmap_path = _save(plot_heatmap(trials, *numeric, log_params=logs), store, out_dir, "heatmap.png")
+        heatmap = plot_heatmap(trials, numeric[0], numeric[1], log_params=logs)
+        heatmap_path = _save(heatmap, store, out_dir, "heatmap.png")
     fit_path: str | None = None
     fit_error: str | None = None
     posterior_path: str | None = None
@@ -493,7 +494,7 @@ def plot_posterior(posterior: pl.DataFrame, truth: dict[str, float] | None = Non
     names = [c for c in posterior.columns if c not in POSTERIOR_META][:MAX_PAIR_PARAMS]
     if not names or posterior.height == 0:
         return None
-    last_gen = int(posterior["generation"].max())
+    last_gen = int(cast("int", posterior["generation"].max()))  # an integer column
     last = posterior.filter(pl.col("generation") == last_gen)
     w = last["weight"].to_numpy().astype(float)
     w = w / w.sum()

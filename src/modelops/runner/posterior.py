@@ -12,7 +12,7 @@ import io
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -29,7 +29,7 @@ CREDIBLE = 0.90
 class ArtifactWriter:
     """Writes an algorithm's artifacts into the run record when they change (see the module docstring)."""
 
-    def __init__(self, store: RunStore, algorithm: Any) -> None:
+    def __init__(self, store: RunStore, algorithm: object) -> None:
         self.store = store
         self.algorithm = algorithm
         self._artifacts = getattr(algorithm, "artifacts", None)
@@ -91,7 +91,7 @@ def posterior_summary(store: RunStore) -> dict[str, Any] | None:
         return {"error": f"cannot read {POSTERIOR}: {exc}"}
     if frame is None or frame.height == 0:
         return None
-    last_gen = int(frame["generation"].max())
+    last_gen = int(cast("int", frame["generation"].max()))  # an integer column
     last = frame.filter(pl.col("generation") == last_gen)
     w = last["weight"].to_numpy().astype(float)
     lo_q, hi_q = (1 - CREDIBLE) / 2, 1 - (1 - CREDIBLE) / 2

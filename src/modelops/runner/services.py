@@ -10,9 +10,12 @@ A scheduler address always means Dask. Every service gets the simulation limits 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops.specs.study import ExecutionSpec
+
+if TYPE_CHECKING:
+    from modelops.services.protocol import ExecutionService
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
@@ -56,26 +59,26 @@ def service_description(execution: ExecutionSpec, workers: int | None, scheduler
 
 def open_service(
     execution: ExecutionSpec, workers: int | None = None, scheduler: str | None = None, preload: tuple[str, ...] = ()
-) -> Any:
+) -> ExecutionService:
     """A started simulation service (a context manager) as chosen above; its workers start now.
 
     ``preload``: modules the pool's workers import before they are needed (e.g. the evaluator's module); ignored by
     the other services.
     """
     engine, value = _engine(execution, workers, scheduler)
-    limits = {"timeout_s": execution.timeout_s, "retries": execution.retries}
+    timeout_s, retries = execution.timeout_s, execution.retries
     if engine == "dask-remote":
         from modelops.services.dask import DaskSimulationService
 
-        return DaskSimulationService(value, **limits)
+        return DaskSimulationService(value, timeout_s=timeout_s, retries=retries)
     if engine == "inprocess":
         from modelops.services.local import LocalSimulationService
 
-        return LocalSimulationService(**limits)
+        return LocalSimulationService(timeout_s=timeout_s, retries=retries)
     if engine == "dask-local":
         from modelops.services.dask import DaskSimulationService
 
-        return DaskSimulationService(n_workers=value, **limits)
+        return DaskSimulationService(n_workers=value, timeout_s=timeout_s, retries=retries)
     from modelops.services.pool import PoolSimulationService
 
-    return PoolSimulationService(value, preload=preload, **limits)
+    return PoolSimulationService(value, preload=preload, timeout_s=timeout_s, retries=retries)

@@ -10,15 +10,19 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops.runner.algorithm import STUDY_BUDGET, AlgorithmError, AlgorithmLoadError, budget_option
 from modelops.specs.inputs import MAX_DATA_BYTES, InputError, decode_text, read_bytes
 from modelops.specs.study import ALGORITHM_ALIASES, PostgresStorage, SqliteStorage, StudySpec, resolve_path
+from modelops_contracts.storage import journal_url, postgres_url, postgres_url_from_parts, sqlite_url
 
 if TYPE_CHECKING:
+    from modelops.specs.simulation import SimulationSpec
     from modelops.store.results import RunStore
 
 EVALUATOR_REF = "calabaria.targets:TargetSet.from_config"
@@ -45,7 +49,7 @@ class ResolvedStudy:
     replicates: int
     n_trials: int | None
     outputs: str
-    bundle_ref: str | None = None  # set when the run starts (the spec's bundle, pushed if it is a directory)
+    bundle_ref: str | None = None  # the spec's bundle (pushed first if it is a directory); None without one
 
     def fingerprint(self) -> str:
         """A digest of what decides a run's trials; resuming with a different study is refused."""
@@ -97,13 +101,6 @@ class ResolvedStudy:
             outputs=data["outputs"],
             bundle_ref=data.get("bundle_ref"),
         )
-
-
-# Algorithms whose budget option is not called n_trials (a sweep's budget is its number of points).
-BUDGET_OPTION = {
-    "calabaria.algorithms:SweepAlgorithm": "n_points",
-    "calabaria.algorithms.sweep:SweepAlgorithm": "n_points",
-}
 
 
 def algorithm_reference(ref: str) -> str:
@@ -173,8 +170,21 @@ def evaluator_config(spec: StudySpec, spec_path: str | Path) -> dict[str, Any]:
     return {"targets": targets, "base_dir": None}
 
 
+def algorithm_factory(ref: str, search_path: tuple[str, ...]) -> Callable[..., Any]:
+    """The algorithm's factory (its class, usually), imported here: the runner builds the algorithm in this process."""
+    from modelops.services.fnref import resolve
+
+    try:
+        return resolve(ref, search_path=search_path)
+    except Exception as exc:  # ImportError, or whatever the algorithm's module raises as it is imported
+        raise AlgorithmLoadError(f"cannot load algorithm {ref!r}: {exc}") from None
+
+
 def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
-    """Resolve paths and references of a validated spec (reads observed data; imports nothing)."""
+    """Resolve paths and references of a validated spec, once and completely: reads observed data, imports the
+    algorithm's module (for its budget option), and pushes the bundle when it is a directory that changed; never
+    imports the model. StudyError when the spec cannot run as written; AlgorithmLoadError when the algorithm's
+    module cannot be imported."""
     search_path: tuple[str, ...] = ()
     if spec.model.project is not None:
         project = resolve_path(spec_path, spec.model.project)
@@ -183,10 +193,15 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
         search_path = (str(project),)
     options = spec.algorithm.constructor_options()
     algorithm_ref = algorithm_reference(spec.algorithm.ref)
-    budget_key = BUDGET_OPTION.get(algorithm_ref)
-    n_trials = options.get("n_trials")
-    if budget_key and "n_trials" in options:
-        options[budget_key] = options.pop("n_trials")
+    n_trials = options.get(STUDY_BUDGET)
+    if STUDY_BUDGET in options:
+        # The algorithm names the option its budget goes to (a sweep's is n_points): see AdaptiveAlgorithm.
+        try:
+            option = budget_option(algorithm_factory(algorithm_ref, search_path))
+        except AlgorithmError as exc:
+            raise StudyError(f"algorithm {algorithm_ref!r}: {exc}") from None
+        options[option] = options.pop(STUDY_BUDGET)
+    bundle_ref, _local_copy = bundle_ref_for(spec, spec_path)
     return ResolvedStudy(
         name=spec.name or Path(spec_path).stem,
         spec_path=str(Path(spec_path).resolve()),
@@ -200,10 +215,11 @@ def resolve_study(spec: StudySpec, spec_path: str | Path) -> ResolvedStudy:
         replicates=spec.replicates,
         n_trials=n_trials,
         outputs=spec.outputs,
+        bundle_ref=bundle_ref,
     )
 
 
-def bundle_ref_for(spec: StudySpec, spec_path: str | Path) -> tuple[str | None, tuple[str, ...]]:
+def bundle_ref_for(spec: StudySpec | SimulationSpec, spec_path: str | Path) -> tuple[str | None, tuple[str, ...]]:
     """The study's bundle ref (pushing the project directory if it changed) and where its code is locally.
 
     Workers fetch the bundle by ref; the local directory is only for checking the study in this process.
@@ -231,23 +247,22 @@ def postgres_url_from_env() -> str:
             "is not set; set PGHOST, PGUSER, PGDATABASE (and PGPORT, PGPASSWORD) or give storage.dsn"
         )
     port = os.environ.get("PGPORT", "5432")
-    return f"postgresql+psycopg://{os.environ['PGUSER']}@{os.environ['PGHOST']}:{port}/{os.environ['PGDATABASE']}"
+    return postgres_url_from_parts(os.environ["PGUSER"], os.environ["PGHOST"], port, os.environ["PGDATABASE"])
 
 
 def storage_url(spec: StudySpec, spec_path: str | Path, store: RunStore, local_state_dir: Path) -> str:
-    """The Optuna storage URL of the study: a journal file in the run directory by default."""
+    """The algorithm's storage URL (modelops_contracts.storage): a journal file in the run directory by default."""
     storage = spec.storage
     if isinstance(storage, PostgresStorage):
         if storage.dsn is None:
             return postgres_url_from_env()
-        scheme, rest = storage.dsn.split("://", 1)
-        return f"postgresql+psycopg://{rest}" if "+" not in scheme else storage.dsn
+        return postgres_url(storage.dsn)
     if isinstance(storage, SqliteStorage):
         path = resolve_path(spec_path, storage.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        return sqlite_url(path)
     # A journal needs a local file with working locks: in the run directory when it is local, otherwise in a local
     # state directory (an object store cannot hold it; use PostgreSQL to share a study between machines).
     folder = Path(store.root) if store.is_local else local_state_dir / store.run_id
     folder.mkdir(parents=True, exist_ok=True)
-    return f"journal://{(folder / 'optuna.journal').resolve()}"
+    return journal_url((folder / "optuna.journal").resolve())

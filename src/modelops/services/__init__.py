@@ -14,6 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "DaskSimulationService": "modelops.services.dask",
+    "ExecutionService": "modelops.services.protocol",
     "FnRefError": "modelops.core.fnref",
     "GroupPipeline": "modelops.services.pipeline",
     "GroupResult": "modelops.services.tasks",

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from modelops.services.context import DEFAULT_PREPARE_TIMEOUT_S, ModelLoadError, RunContext, warm
 from modelops.services.pipeline import DEFAULT_MAX_CHUNK, DEFAULT_TARGET_TASK_S, GroupPipeline, default_max_tasks
@@ -287,8 +287,10 @@ class _DaskBackend:
                 continue
             if future.status == "lost":  # computed, then lost with its worker: not this group's fault
                 task.started = None
-            exc = future.exception() if future.status == "error" else RuntimeError(f"task {future.status}")
-            self._lost(task, f"the worker running this group died or the task was lost: {type(exc).__name__}: {exc}")
+            cause = future.exception() if future.status == "error" else RuntimeError(f"task {future.status}")
+            self._lost(
+                task, f"the worker running this group died or the task was lost: {type(cause).__name__}: {cause}"
+            )
         chunk = self._finished.popleft()
         return chunk.groups, chunk.results  # type: ignore[return-value]
 
@@ -421,7 +423,9 @@ class DaskSimulationService:
 
     def check_versions(self) -> None:
         """Raise ClusterVersionError naming every package whose version differs from this client's."""
-        mismatches = find_mismatches(self.client.get_versions(packages=list(WORKER_PACKAGES)))
+        # A synchronous client returns the versions themselves (the coroutine is the asynchronous client's).
+        versions = cast("Mapping[str, Any]", self.client.get_versions(packages=list(WORKER_PACKAGES)))
+        mismatches = find_mismatches(versions)
         if mismatches:
             raise ClusterVersionError(mismatches)
 
@@ -432,7 +436,8 @@ class DaskSimulationService:
 
     @property
     def address(self) -> str:
-        return self.client.scheduler.address
+        scheduler: Any = self.client.scheduler  # never None on a connected client
+        return scheduler.address
 
     @property
     def dashboard_link(self) -> str | None:
@@ -557,6 +562,13 @@ class DaskSimulationService:
             error = future.result()
             if error is not None:
                 raise ModelLoadError(error[1], stage=error[0], ref=context.fn_ref)
+
+    def lost_all_workers(self) -> bool:
+        """True when the cluster has no worker left (the local nannies died with a Ctrl-C), or cannot be asked."""
+        try:
+            return not self.client.nthreads()
+        except Exception:
+            return True
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 

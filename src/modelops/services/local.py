@@ -131,6 +131,10 @@ class LocalSimulationService:
             _InProcessBackend(self.timeout_s, self.retries), max_tasks=max_in_flight or 1, adaptive=False
         )
 
+    def lost_all_workers(self) -> bool:
+        """This process is the worker: never lost while the run is."""
+        return False
+
     def close(self) -> None:
         """Nothing to release; present so both services are used the same way."""
 

@@ -14,9 +14,12 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops.services.tasks import GroupResult, SimulationGroup, bounded
+
+if TYPE_CHECKING:
+    from modelops.services.protocol import ExecutionService
 
 DEFAULT_TARGET_TASK_S = 0.2
 DEFAULT_MAX_CHUNK = 256
@@ -210,9 +213,10 @@ def default_max_tasks(slots: int) -> int:
 
 
 def run_groups(
-    service: Any, groups: Iterable[SimulationGroup], max_in_flight: int | None = None
+    service: ExecutionService, groups: Iterable[SimulationGroup], max_in_flight: int | None = None
 ) -> Iterator[GroupResult]:
-    """Run ``groups`` on ``service`` (Local or Dask), keeping the pipeline full; yield results as they complete.
+    """Run ``groups`` on ``service`` (in process, the pool or Dask), keeping the pipeline full; yield results as they
+    complete.
 
     Consumes ``groups`` lazily, so it may be a generator of millions; memory stays bounded by the capacity.
     """

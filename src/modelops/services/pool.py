@@ -48,7 +48,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modelops.services.context import DEFAULT_PREPARE_TIMEOUT_S, ModelLoadError, RunContext
 
@@ -417,7 +417,8 @@ class _Engine:
                 self.next_task += 1
                 job.task_id = self.next_task
                 digest = self.context.digest if self.context is not None else None
-                items = []
+                # A group whose constant fields the worker holds goes as (params, param_id, seeds).
+                items: list[SimulationGroup | tuple[Mapping[str, Any], str, tuple[int, ...]]] = []
                 for index in job.indices:
                     group = job.chunk.groups[index]
                     if digest is not None and worker.digest == digest and self.context.matches(group):  # type: ignore[union-attr]
@@ -472,7 +473,8 @@ class _Engine:
         conns = self._conns()
         if not conns:  # defensive: nothing to wait on must not block for ever
             timeout = 0.1 if timeout is None else min(timeout, 0.1)
-        ready = wait(conns, timeout)
+        # Every object waited on is a Connection (workers' and launchers' sockets).
+        ready = cast("list[Connection]", wait(conns, timeout))
         reports = {launcher.reports: launcher for launcher in [self.launcher, *self.old_launchers]}
         by_conn = {w.conn: w for w in self.workers.values()}
         for conn in ready:
@@ -701,6 +703,11 @@ class PoolSimulationService:
             target_task_s=POOL_TARGET_TASK_S if target_task_s is None else target_task_s,
             max_chunk=DEFAULT_MAX_CHUNK if max_chunk is None else max_chunk,
         )
+
+    def lost_all_workers(self) -> bool:
+        """The pool replaces a worker it loses, and its workers live in their own session (a terminal's Ctrl-C does
+        not reach them): never lost for good."""
+        return False
 
     def close(self) -> None:
         if not self._closed:

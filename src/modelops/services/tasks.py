@@ -388,7 +388,7 @@ def run_group(group: SimulationGroup) -> GroupResult:
         outputs: dict[str, bytes] | None = None
         cached = False
         try:
-            key = SimulationCache.key(ident, group.fn_ref, group.param_id, seed) if cache is not None else None
+            key = SimulationCache.key(ident, group.fn_ref, group.param_id, seed) if ident is not None else None
             if cache is not None and key is not None:
                 outputs = _cache_call(cache, cache.get, key)
                 cached = outputs is not None

@@ -72,6 +72,86 @@ REPLICATE_SCHEMA: dict[str, pl.DataType] = {
     "runner": pl.String(),
     "seq": pl.Int64(),
 }
+
+
+def trial_row(
+    param_id: str,
+    status: str,
+    loss: float,
+    params: Mapping[str, Any],
+    *,
+    n_replicates: int,
+    n_failed: int,
+    n_cached: int,
+    duration_s: float,
+    sim_s: float,
+    worker: str | None,
+    error: str | None,
+    summaries: Mapping[str, Any] | None,
+    target_names: Sequence[str],
+    target_losses: Mapping[str, float],
+) -> dict[str, Any]:
+    """A trial row of :data:`TRIAL_SCHEMA` as the runner records it (the journal adds trial, runner, seq, told_at).
+
+    Non-finite losses and times are stored as nulls; every parameter gets a ``param.<name>`` column (structured values
+    as JSON) and every target a ``loss.<name>`` column, null when the trial has no loss for it.
+    """
+    row: dict[str, Any] = {
+        "param_id": param_id,
+        "status": status,
+        "loss": clean_float(loss),
+        "n_replicates": n_replicates,
+        "n_failed": n_failed,
+        "n_cached": n_cached,
+        "duration_s": clean_float(duration_s),
+        "sim_s": clean_float(sim_s),
+        "worker": worker,
+        "error": error,
+        "params_json": json.dumps(dict(params), sort_keys=True),
+        "summaries": json.dumps(summaries, default=str) if summaries is not None else None,
+        **param_columns(params),
+    }
+    for name in target_names:
+        row[LOSS_PREFIX + name] = clean_float(target_losses.get(name))
+    return row
+
+
+def replicate_row(
+    param_id: str,
+    replicate: int,
+    seed: int,
+    *,
+    ok: bool,
+    cached: bool,
+    duration_s: float,
+    error: str | None,
+    target_names: Sequence[str],
+    losses: Mapping[str, float],
+) -> dict[str, Any]:
+    """A replicate row of :data:`REPLICATE_SCHEMA` (the journal adds runner and seq), one ``loss.<name>`` per target."""
+    row: dict[str, Any] = {
+        "param_id": param_id,
+        "replicate": replicate,
+        "seed": seed,
+        "ok": ok,
+        "cached": cached,
+        "duration_s": clean_float(duration_s),
+        "error": error,
+    }
+    for name in target_names:
+        row[LOSS_PREFIX + name] = clean_float(losses.get(name))
+    return row
+
+
+def param_columns(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``param.<name>`` columns: scalars as they are, anything else as JSON text."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        plain = value if isinstance(value, bool | int | float | str) or value is None else json.dumps(value)
+        out[PARAM_PREFIX + name] = plain
+    return out
+
+
 # Columns that vary run to run even with the same seeds (timings, hosts); excluded when comparing two runs' records.
 VOLATILE_COLUMNS = ("duration_s", "sim_s", "worker", "runner", "seq", "told_at", "n_cached", "cached")
 

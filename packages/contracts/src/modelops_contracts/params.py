@@ -120,7 +120,8 @@ class UniqueParameterSet:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, mutable, JSON-ready copy of the parameters."""
-        return json.loads(canonical_json(_thaw(self.params)))
+        plain: dict[str, Any] = json.loads(canonical_json(_thaw(self.params)))  # an object: params is a mapping
+        return plain
 
 
 def _thaw(value: Any) -> Any:

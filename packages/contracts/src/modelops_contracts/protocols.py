@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from .params import UniqueParameterSet
 from .results import TrialResult
@@ -48,11 +48,24 @@ class AdaptiveAlgorithm(Protocol):
     - ``ask(n)`` may return fewer than ``n`` parameter sets, or none (when waiting on results or finished);
     - ``tell`` is idempotent per ``param_id`` (telling a result twice changes nothing) and order-free (results may
       arrive in any order, in any grouping, from any process sharing the algorithm's storage);
-    - ``finished()`` becomes True once the algorithm wants no more results.
+    - ``finished()`` becomes True once the algorithm wants no more results;
+    - ``budget_option`` names the constructor option that takes a study's ``n_trials`` (a sweep's budget is its
+      ``n_points``), so a runtime can hand the study's budget over without knowing the algorithm;
+    - ``budget()`` is how many parameter sets the algorithm will ask for at most (None: it decides as it goes);
+    - ``close()`` releases what the algorithm holds (threads, storage connections); it is called once, at the end.
+
+    ``budget_option``, ``budget`` and ``close`` came after the first three: a runtime should supply defaults
+    (``"n_trials"``, an ``n_trials`` attribute if any, nothing to close) for algorithms that lack them.
     """
+
+    budget_option: ClassVar[str]
 
     def ask(self, n: int) -> list[UniqueParameterSet]: ...
 
     def tell(self, results: list[TrialResult]) -> None: ...
 
     def finished(self) -> bool: ...
+
+    def budget(self) -> int | None: ...
+
+    def close(self) -> None: ...

@@ -33,9 +33,10 @@ from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBSto
 from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from modelops_contracts.storage import JOURNAL_PREFIX
+
 from ._optuna_compat import trial_id
 
-JOURNAL_PREFIX = "journal://"
 LEASE_ATTR = "modelops:lease_until"
 LEASE_TABLE = "modelops_trial_leases"
 
@@ -211,7 +212,7 @@ class TableLease:
             "mysql": "UNIX_TIMESTAMP(NOW(6))",
         }.get(self.dialect)
         # Any other dialect falls back to this machine's clock (right when all runners share one machine's time).
-        self._clock = sa.literal_column(clock) if clock else None
+        self._clock: Any = sa.literal_column(clock) if clock else None
         _retry_creation(lambda: self.table.metadata.create_all(self.engine, checkfirst=True))
 
     def _now(self) -> Any:
@@ -223,10 +224,13 @@ class TableLease:
         rows = [{"trial_id": tid, "expires_at": self._now() + self.seconds} for tid in tids]
         if self.dialect in ("postgresql", "sqlite"):
             if self.dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                stmt: Any = pg_insert(self.table).values(rows)
             else:
-                from sqlalchemy.dialects.sqlite import insert
-            stmt = insert(self.table).values(rows)
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                stmt = sqlite_insert(self.table).values(rows)
             if replace:
                 return stmt.on_conflict_do_update(
                     index_elements=["trial_id"], set_={"expires_at": stmt.excluded.expires_at}
@@ -245,6 +249,7 @@ class TableLease:
                 conn.execute(stmt)
                 return
             for tid in tids:  # a dialect without upsert: update, else insert
+                done: Any
                 if replace:
                     done = conn.execute(
                         self.table.update()

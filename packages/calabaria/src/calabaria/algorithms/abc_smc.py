@@ -29,11 +29,12 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from modelops_contracts import TrialResult, TrialStatus, UniqueParameterSet
+from modelops_contracts.storage import local_file
 
 from ..parameters import FloatParameter, ParameterSpace, Prior
 from ._common import check_n, parameter_set, reject_unknown
@@ -111,6 +112,8 @@ class AbcSmcAlgorithm:
     population_size / rate candidates is abandoned and the run ends with the previous generation as its posterior;
     decided on the candidates in index order, so deterministic like the rest).
     """
+
+    budget_option: ClassVar[str] = "n_trials"  # a study's n_trials is the optional cap on evaluations
 
     def __init__(
         self,
@@ -207,6 +210,10 @@ class AbcSmcAlgorithm:
         if self._done:
             return True
         return self.n_trials is not None and self._n_told >= self.n_trials
+
+    def budget(self) -> int | None:
+        """The optional cap on evaluations (``n_trials``); None when the schedule alone decides."""
+        return self.n_trials
 
     def close(self) -> None:
         self._lock.release()
@@ -401,11 +408,10 @@ class _RunnerLock:
             "its populations are built from the results this process sees); stop it first, or use optuna for "
             "several runners"
         )
-        if storage.startswith(("journal://", "sqlite:///")):
+        path = local_file(storage)
+        if path is not None:
             import fcntl
 
-            path = storage.split("://", 1)[1]
-            path = path[1:] if storage.startswith("sqlite:///") else path
             lock_path = f"{path}.{hashlib.sha256(study_name.encode()).hexdigest()[:12]}.abc-smc.lock"
             os.makedirs(os.path.dirname(os.path.abspath(lock_path)), exist_ok=True)
             handle = open(lock_path, "a")  # noqa: SIM115 - held for the algorithm's lifetime

@@ -40,7 +40,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -207,6 +207,7 @@ class OptunaAlgorithm:
     """
 
     lookup_recorded: Callable[[list[str]], list[TrialResult]] | None = None
+    budget_option: ClassVar[str] = "n_trials"  # slots across every runner sharing the storage
 
     def __init__(
         self,
@@ -369,6 +370,10 @@ class OptunaAlgorithm:
         if not self._finished:  # monotone: once finished, always finished
             self._finished = self._reliably(self.n_told_slots, "read the study") >= self.n_trials
         return self._finished
+
+    def budget(self) -> int:
+        """``n_trials`` (lowered to the number of distinct parameter sets when the space holds fewer)."""
+        return self.n_trials
 
     # --- extras the runtime uses ----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,6 +41,9 @@ SOBOL_30_BITS = 2**30  # scipy's default Sobol engine (30 bits) draws at most th
 
 class SweepAlgorithm:
     """Ask/tell over a deterministic design; implements modelops_contracts.AdaptiveAlgorithm."""
+
+    # A sweep's budget is its number of points: a study's n_trials is given as n_points.
+    budget_option: ClassVar[str] = "n_points"
 
     def __init__(
         self,
@@ -182,6 +185,13 @@ class SweepAlgorithm:
                 f"the design has {_size(self._size)} points, too many to list (limit {EXACT_LIMIT:,}); ask for them"
             )
         return self._listed
+
+    def budget(self) -> int:
+        """The design's size (after removing repeated points, for designs listed up front)."""
+        return self.n_trials
+
+    def close(self) -> None:
+        """Nothing to release: the design and its results live in memory."""
 
     def n_told(self) -> int:
         return len(self._told)
