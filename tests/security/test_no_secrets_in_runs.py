@@ -21,7 +21,7 @@ import fsspec
 import pytest
 from hostile_corpus import base_spec, write_spec
 
-from modelops.redaction import SPEC_NOTE
+from modelops.core.redaction import SPEC_NOTE
 from modelops_testing.real_services import AZURITE_ACCOUNT, AZURITE_KEY
 
 MOPS = [sys.executable, "-c", "from modelops.cli.app import main; main()"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelops.redaction import (
+from modelops.core.redaction import (
     MARKER,
     SPEC_NOTE,
     password_is_marker,

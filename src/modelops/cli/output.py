@@ -6,7 +6,7 @@ styling goes through :func:`styled`, which escapes the values it fills in.
 
 Errors: every command runs inside :class:`ErrorBoundaryGroup` (the root group of `mops`). Whatever a command raises
 ends as ONE message on stderr (or, with ``--json``, one JSON object on stdout) and the exit code of the table below,
-never a traceback. Every message passes through :func:`modelops.redaction.redact_text` first, so an error quoting a
+never a traceback. Every message passes through :func:`modelops.core.redaction.redact_text` first, so an error quoting a
 storage URL (from modelops or from the science package) never prints its password.
 
 Exit codes (docs/user-guide.md, "Errors and exit codes"; docs/architecture.md, "Exit codes"):
@@ -43,7 +43,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from modelops.redaction import redact_text
+from modelops.core.redaction import redact_text
 
 console = Console(markup=False, emoji=False)
 err_console = Console(stderr=True, markup=False, emoji=False)

@@ -786,7 +786,7 @@ def _run_with(request: _Request, service: ExecutionService, services: contextlib
         raise _load_error(exc, resolved, remote) from None
 
     if not existing:
-        from modelops.redaction import redacted_spec_bytes  # the spec as given, with its secrets replaced by ***
+        from modelops.specs.inputs import redacted_spec_bytes  # the spec as given, with its secrets replaced by ***
 
         store.write_bytes(SPEC, redacted_spec_bytes(spec_path))
     store.write_json(STUDY, resolved.to_json())

@@ -172,7 +172,7 @@ def evaluator_config(spec: StudySpec, spec_path: str | Path) -> dict[str, Any]:
 
 def algorithm_factory(ref: str, search_path: tuple[str, ...]) -> Callable[..., Any]:
     """The algorithm's factory (its class, usually), imported here: the runner builds the algorithm in this process."""
-    from modelops.services.fnref import resolve
+    from modelops.core.fnref import resolve
 
     try:
         return resolve(ref, search_path=search_path)

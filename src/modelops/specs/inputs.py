@@ -315,3 +315,10 @@ def check_runs_dir(value: str, *, write: bool = True) -> None:
         raise InputError(value, f"runs directory: {probe} is a file, not a directory; give a directory path")
     if write and probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(value, f"runs directory: {probe} is not writable; choose a directory you can write to")
+
+
+def redacted_spec_bytes(path: Any) -> bytes:
+    """What a run keeps as its spec.yaml: the spec file read through the input boundary, secrets redacted."""
+    from modelops.core.redaction import redact_spec
+
+    return redact_spec(read_text(path, what="spec")).encode("utf-8")

@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from modelops.core.fnref import FN_REF_RULE
-from modelops.redaction import password_is_marker, strip_marker_password
+from modelops.core.redaction import password_is_marker, strip_marker_password
 from modelops.specs.base import SpecModel, load_spec
 from modelops.specs.inputs import check_scheduler_address
 

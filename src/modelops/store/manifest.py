@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from modelops.redaction import redact_text
+from modelops.core.redaction import redact_text
 
 MANIFEST_VERSION = 1
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from modelops.redaction import redact_data, redact_text
+from modelops.core.redaction import redact_data, redact_text
 from modelops.store.locations import DEFAULT_RUNS_DIR, RUNS_DIR_ENV, runs_dir_url  # noqa: F401 (re-exported)
 from modelops.store.urls import url_to_fs
 
@@ -238,7 +238,7 @@ class RunStore:
         return self.fs.cat_file(self.path(name))
 
     def write_json(self, name: str, data: Any) -> None:
-        data = redact_data(data)  # manifest.json, study.json...: no secret in a run record (modelops.redaction)
+        data = redact_data(data)  # manifest.json, study.json...: no secret in a run record (modelops.core.redaction)
         self.write_bytes(name, json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
     def read_json(self, name: str) -> Any:

@@ -94,10 +94,3 @@ def password_is_marker(dsn: str) -> bool:
 def strip_marker_password(dsn: str) -> str:
     """``scheme://user:***@host`` -> ``scheme://user@host``: libpq then takes the password from PGPASSWORD/.pgpass."""
     return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}@" if m.group("pw") == MARKER else m.group(0), dsn)
-
-
-def redacted_spec_bytes(path: Any) -> bytes:
-    """What a run keeps as its spec.yaml: the spec file read through the input boundary, secrets redacted."""
-    from modelops.specs.inputs import read_text
-
-    return redact_spec(read_text(path, what="spec")).encode("utf-8")
