@@ -30,7 +30,7 @@ RUN_ID_OPT = typer.Option(..., "--run-id", help="The run's id: names its namespa
 
 def _read_report(store: Any) -> dict[str, Any]:
     """What `mops runs show` prints for a run (its records are read the same way here)."""
-    from modelops.cli.runs import run_report  # cli/runs owns the report; moving it is that module's change
+    from modelops.runner.report import run_report
 
     return run_report(store)
 

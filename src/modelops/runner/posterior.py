@@ -120,7 +120,7 @@ def impossible_count(trials: pl.DataFrame) -> int:
 
 def science_report(store: RunStore, trials: pl.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]:
     """What `mops runs show` adds to every run's report: penalised trials, the posterior, and the counts and output
-    location of a forward simulation study (failure reasons are grouped by the CLI's own failure_summary)."""
+    location of a forward simulation study (failure reasons are grouped by runner.report.failure_summary)."""
     out: dict[str, Any] = {
         "impossible_penalised": impossible_count(trials),
         "posterior": posterior_summary(store),
