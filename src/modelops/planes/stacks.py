@@ -182,3 +182,15 @@ def bring_up(
         plugins=plan.plugins or None,
     )
     return automation.read_output_values(ctx, plan.component)
+
+
+def up_beside_cluster(
+    config_file: Path | None, stack: str, where: str, on_output: OnOutput
+) -> tuple[CloudProvider, StackPlan, dict[str, OutputValue]]:
+    """Plan the provider config's ``stack`` (``registry_stack`` or ``storage_stack``), check the cloud login, and
+    bring it up beside the cluster (see ``bring_up``): the cloud, the plan and the outputs."""
+    config = global_config()
+    spec, cloud = cloud_spec(config_file, config)
+    plan = getattr(cloud, stack)(config.environment, username(config, spec), config.organization)
+    cloud.check_login()
+    return cloud, plan, bring_up(context(config, create=True), cloud, plan, where, on_output)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops.planes.stacks import OnOutput, StackResult, bring_up, cloud_spec, context, global_config, username
+from modelops.planes.stacks import OnOutput, StackResult, context, global_config, up_beside_cluster
 
 if TYPE_CHECKING:
     from modelops.infra.bindings import StorageBinding
@@ -16,12 +16,9 @@ if TYPE_CHECKING:
 
 def up(config_file: Path | None, *, on_output: OnOutput = None) -> StackResult:
     """Create or update the storage account (or buckets) and containers; every run issues a fresh SAS token."""
-    config = global_config()
-    spec, cloud = cloud_spec(config_file, config)
-    plan = cloud.storage_stack(config.environment, username(config, spec), config.organization)
-    cloud.check_login()
-    ctx = context(config, create=True)
-    values = bring_up(ctx, cloud, plan, "storage lives in the cluster's resource group", on_output)
+    _, plan, values = up_beside_cluster(
+        config_file, "storage_stack", "storage lives in the cluster's resource group", on_output
+    )
     return StackResult(plan.stack, values)
 
 
